@@ -1,0 +1,1 @@
+"""One module per `pbs-agent` subcommand (see pbs_agent.cli.COMMANDS)."""
