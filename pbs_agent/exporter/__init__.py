@@ -1,0 +1,1 @@
+"""The Prometheus exporter: settings, collectors, background refresh and HTTP server."""
