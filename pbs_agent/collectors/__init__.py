@@ -1,0 +1,1 @@
+"""Collectors: one module per source, each exporting a Collector subclass."""
