@@ -1,0 +1,119 @@
+"""The Debian 12 root filesystem of every sandbox host: built once, cached as a tarball.
+
+``debootstrap`` runs once per cache key (about a minute); the result is customised, packed as
+``rootfs-<key>.tar.zst`` under the cache dir and unpacked once into a read-only base directory
+that every host mounts as the lower layer of its own overlay.  The key hashes the suite, the
+mirror, the package list and the customisation code, so changing any of them rebuilds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import inspect
+import os
+import shutil
+from pathlib import Path
+
+from tests.harness.config import APT_PROXY_URL, HarnessError, Paths
+from tests.harness.proc import run
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+PACKAGES = (
+    "ca-certificates", "curl", "dbus", "gnupg", "iproute2", "iputils-ping", "kmod",
+    "libpam-systemd", "netcat-openbsd", "nftables", "openssh-server", "procps", "python3",
+    "sudo", "systemd", "systemd-sysv",
+)
+# Units that would only slow the hosts down or touch the network on a timer.
+MASKED_UNITS = (
+    "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
+    "man-db.timer", "systemd-timesyncd.service", "systemd-networkd-wait-online.service",
+)
+SOURCES = f"""\
+Types: deb
+URIs: {MIRROR}
+Suites: {SUITE} {SUITE}-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: {SUITE}-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+def customise(root: Path) -> None:
+    """Make a debootstrapped tree a sandbox base: apt via the host's cache, quiet units."""
+    (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(SOURCES)
+    (root / "etc/apt/apt.conf.d/01proxy").write_text(
+        f'Acquire::http::Proxy "{APT_PROXY_URL}";\n')
+    for unit in MASKED_UNITS:
+        link = root / "etc/systemd/system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    (root / "etc/ssh/sshd_config.d/pf-sandbox.conf").write_text(
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n")
+    (root / "etc/machine-id").write_text("")
+    (root / "etc/hostname").write_text("pf-base\n")
+    run(["chroot", str(root), "apt-get", "clean"])
+
+
+def cache_key() -> str:
+    """Hash of everything that shapes the tarball."""
+    material = "\n".join([SUITE, MIRROR, *sorted(PACKAGES), *MASKED_UNITS, SOURCES,
+                          inspect.getsource(customise)])
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def tarball_path(paths: Paths) -> Path:
+    return paths.cache / f"rootfs-{SUITE}-{cache_key()}.tar.zst"
+
+
+def base_dir(paths: Paths) -> Path:
+    return paths.state / "base" / f"{SUITE}-{cache_key()}"
+
+
+def build_tarball(paths: Paths) -> Path:
+    """Run debootstrap and write the cached tarball (skipped when it already exists)."""
+    tarball = tarball_path(paths)
+    if tarball.exists():
+        return tarball
+    paths.cache.mkdir(parents=True, exist_ok=True)
+    work = paths.cache / f"build-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
+             SUITE, str(work), MIRROR], timeout=900)
+        customise(work)
+        partial = tarball.with_suffix(".partial")
+        run(["tar", "--numeric-owner", "--xattrs", "-cpf", str(partial),
+             "--use-compress-program=zstd -T0 -3", "-C", str(work), "."], timeout=300)
+        partial.rename(tarball)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return tarball
+
+
+def ensure_base(paths: Paths) -> Path:
+    """The unpacked read-only base tree for the current key (build/restore as needed)."""
+    base = base_dir(paths)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    with open(base.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (base / ".complete").exists():
+            return base
+        tarball = build_tarball(paths)
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir()
+        run(["tar", "--numeric-owner", "--xattrs", "-xpf", str(tarball),
+             "--use-compress-program=zstd -d -T0", "-C", str(base)], timeout=300)
+        if not (base / "sbin/init").exists():
+            raise HarnessError(f"{tarball}: unpacked tree has no /sbin/init")
+        (base / ".complete").touch()
+    return base

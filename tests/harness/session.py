@@ -1,0 +1,194 @@
+"""A user of the sandbox: shared infrastructure, host allocation, cleanup of stale leftovers.
+
+Several test sessions (and the manual ``scripts/sandbox.py``) may use the sandbox at once.
+The bridge, the client namespaces and apt-cacher-ng are shared; each host belongs to one
+owner (a live process, or ``manual``).  Hosts of dead owners are removed on the next open;
+the shared part is torn down when the last session closes and no host is left.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.harness import aptcache, netclient, network, rootfs
+from tests.harness.config import MAX_HOSTS, HarnessError, Paths, require_sandbox
+from tests.harness.machine import SandboxHost, destroy_host_dir
+from tests.harness.pidfile import read_pid, start_time, write_pid
+
+MANUAL = "manual"
+
+
+class Sandbox:
+    """Open it (or use ``with``), then ``start_hosts(n)``; ``close()`` removes its hosts."""
+
+    def __init__(self, paths: Paths | None = None, *, manual: bool = False) -> None:
+        self.paths = paths or Paths.from_env()
+        self.manual = manual
+        self.hosts: list[SandboxHost] = []
+        self.base: Path | None = None
+        self.allowed = netclient.ALLOWED
+        self.denied = netclient.DENIED
+
+    def __enter__(self) -> Sandbox:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.paths.state.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.lock, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    @property
+    def _session_file(self) -> Path:
+        return self.paths.sessions / str(os.getpid())
+
+    def open(self) -> Sandbox:
+        """Check the machine, clean stale leftovers, bring up the shared part, get the base."""
+        require_sandbox()
+        with self._lock():
+            sweep_stale(self.paths)
+            if not self.manual:
+                write_pid(self._session_file, os.getpid())
+            network.ensure_bridge()
+            netclient.ensure_clients()
+            aptcache.start(self.paths)
+            _ensure_ssh_key(self.paths.ssh_key)
+        self.base = rootfs.ensure_base(self.paths)
+        return self
+
+    def start_hosts(self, count: int) -> list[SandboxHost]:
+        """Boot *count* fresh hosts in parallel; all are up (SSH + systemd) on return."""
+        if self.base is None:
+            raise HarnessError("Sandbox.start_hosts called before open()")
+        with self._lock():
+            hosts = [SandboxHost(index, self.paths, self.paths.ssh_key)
+                     for index in self._allocate(count)]
+        with ThreadPoolExecutor(max_workers=max(1, min(count, 20))) as pool:
+            failures = [exc for exc in pool.map(self._start_one, hosts) if exc]
+        started = [host for host in hosts if host.dir.exists()]
+        self.hosts.extend(started)
+        if failures:
+            raise HarnessError(f"{len(failures)} of {count} hosts failed to start; first: "
+                               f"{failures[0]}")
+        return hosts
+
+    def start_host(self) -> SandboxHost:
+        return self.start_hosts(1)[0]
+
+    def _start_one(self, host: SandboxHost) -> Exception | None:
+        try:
+            host.start(self.base)
+        except Exception as exc:
+            host.stop()
+            return exc
+        return None
+
+    def _allocate(self, count: int) -> list[int]:
+        owner = MANUAL if self.manual else f"{os.getpid()} {start_time(os.getpid())}"
+        indexes = []
+        for index in range(MAX_HOSTS):
+            host_dir = self.paths.hosts / f"pf-h{index}"
+            try:
+                host_dir.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            (host_dir / "owner").write_text(owner + "\n")
+            indexes.append(index)
+            if len(indexes) == count:
+                return indexes
+        raise HarnessError(f"no free sandbox host slot (at most {MAX_HOSTS} hosts)")
+
+    def stop_host(self, host: SandboxHost) -> None:
+        host.stop()
+        self.hosts = [h for h in self.hosts if h is not host]
+
+    def close(self) -> None:
+        """Remove this session's hosts; the shared part goes when nobody uses it."""
+        with ThreadPoolExecutor(max_workers=max(1, min(len(self.hosts), 20))) as pool:
+            list(pool.map(SandboxHost.stop, self.hosts))
+        self.hosts = []
+        with self._lock():
+            self._session_file.unlink(missing_ok=True)
+            if not live_sessions(self.paths) and not host_dirs(self.paths):
+                teardown_shared(self.paths)
+
+
+def _ensure_ssh_key(key: Path) -> None:
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pf-sandbox",
+                        "-f", str(key)], check=True, capture_output=True)
+
+
+def host_dirs(paths: Paths) -> list[Path]:
+    return sorted(paths.hosts.glob("pf-h*")) if paths.hosts.is_dir() else []
+
+
+def live_sessions(paths: Paths) -> list[int]:
+    """Pids of sessions still running (dead entries are removed)."""
+    alive = []
+    for entry in sorted(paths.sessions.glob("*")) if paths.sessions.is_dir() else []:
+        pid = read_pid(entry)
+        if pid is None:
+            entry.unlink(missing_ok=True)
+        else:
+            alive.append(pid)
+    return alive
+
+
+def _owner_alive(host_dir: Path) -> bool:
+    try:
+        owner = (host_dir / "owner").read_text().strip()
+    except FileNotFoundError:
+        return False
+    if owner == MANUAL:
+        return True
+    pid, _, started = owner.partition(" ")
+    return start_time(int(pid)) == started
+
+
+def destroy_host(host_dir: Path) -> None:
+    index = host_dir.name.removeprefix("pf-h")
+    destroy_host_dir(host_dir, host_dir.name, f"pfv-h{index}")
+
+
+def sweep_stale(paths: Paths) -> None:
+    """Destroy hosts whose owner process is gone (a crashed or killed test session)."""
+    for host_dir in host_dirs(paths):
+        if not _owner_alive(host_dir):
+            destroy_host(host_dir)
+
+
+def teardown_shared(paths: Paths) -> None:
+    """Stop apt-cacher-ng, delete every pf- namespace, link and the bridge."""
+    aptcache.stop(paths)
+    for host_dir in host_dirs(paths):
+        destroy_host(host_dir)
+    netclient.delete_clients()
+    network.delete_stray()
+    network.delete_bridge()
+
+
+def destroy_everything(paths: Paths) -> None:
+    """All hosts of every owner and the shared part (``scripts/sandbox.py down --all``)."""
+    with open(_lock_path(paths), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for host_dir in host_dirs(paths):
+            destroy_host(host_dir)
+        if not live_sessions(paths):
+            teardown_shared(paths)
+
+
+def _lock_path(paths: Paths) -> Path:
+    paths.state.mkdir(parents=True, exist_ok=True)
+    return paths.lock
