@@ -1,0 +1,175 @@
+"""The ``tasks`` collector: backup throughput, GC, verify and sync results from PBS task logs.
+
+Reads ``<log-dir>/tasks/`` incrementally: new lines of the archive files (``archive``,
+``archive.N``, ``archive.N.zst``), the ``active`` file, and the per-task log ``<XX>/<UPID>``
+of each newly finished backup, GC, verify or sync task. Counters and last-run values are kept
+in ``<state-dir>/tasks-state.json`` so they survive restarts; a task is counted once, by UPID,
+however often its line is read (rotation re-compresses old archives).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from ..errors import FormatError, SourceError
+from ..exporter.base import CollectContext, Collector
+from ..tasklog import ArchiveLine, TaskLog, parse_archive_line, parse_task_log, parse_upid
+from .taskfiles import ArchiveReader
+from .taskstats import LOG_TYPES, TaskStats
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "tasks-state.json"
+STATE_VERSION = 1
+#: UPIDs are remembered this long after the newest end time seen; older lines are ignored.
+SEEN_WINDOW = 3 * 86400
+MAX_TASK_LOG = 64 << 20
+
+
+class IngestState:
+    """Read positions, UPIDs already counted, and the folded statistics."""
+
+    def __init__(self, log_dir: str, data: dict[str, Any] | None = None) -> None:
+        data = data if data and data.get("log_dir") == log_dir else {}
+        self.log_dir = log_dir
+        self.positions: dict[str, list[int]] = data.get("positions", {})
+        self.seen: dict[str, int] = data.get("seen", {})
+        self.high: int = data.get("high", 0)
+        self.stats = TaskStats(data.get("stats"))
+
+    def is_new(self, line: ArchiveLine) -> bool:
+        return line.upid.raw not in self.seen and line.endtime >= self.high - SEEN_WINDOW
+
+    def mark(self, line: ArchiveLine) -> None:
+        self.seen[line.upid.raw] = line.endtime
+        self.high = max(self.high, line.endtime)
+
+    def prune(self) -> None:
+        cutoff = self.high - SEEN_WINDOW
+        self.seen = {u: t for u, t in self.seen.items() if t >= cutoff}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "log_dir": self.log_dir, "positions": self.positions,
+                "seen": self.seen, "high": self.high, "stats": self.stats.data}
+
+
+class TasksCollector(Collector):
+    """Task counts, backup throughput and GC/verify/sync results from the task logs."""
+
+    name = "tasks"
+    interval = 30.0
+
+    def __init__(self) -> None:
+        self._state: IngestState | None = None
+
+    def collect(self, ctx: CollectContext) -> Iterable[Metric]:
+        tasks_dir = ctx.settings.log_dir / "tasks"
+        if not tasks_dir.is_dir():
+            raise SourceError(str(tasks_dir), "no task log directory")
+        state = self._load(ctx)
+        reader = ArchiveReader(tasks_dir, state.positions)
+        changed = False
+        for text in reader.new_lines():
+            changed |= self._ingest(ctx, tasks_dir, state, text)
+        running, active_changed = self._read_active(ctx, tasks_dir, state)
+        if changed or active_changed or reader.errors:
+            state.prune()
+            self._save(ctx, state)
+        for exc in reader.errors:
+            if isinstance(exc, FormatError):
+                ctx.parse_error(str(exc))
+            else:
+                raise exc
+        return [*state.stats.families(), running]
+
+    def _ingest(self, ctx: CollectContext, tasks_dir: Path, state: IngestState, text: str) -> bool:
+        """Count one archive-format line if it is new; True if the state changed."""
+        try:
+            line = parse_archive_line(text)
+        except FormatError as exc:
+            ctx.parse_error(str(exc))
+            return False
+        if not state.is_new(line):
+            return False
+        state.mark(line)
+        task_log = None
+        if line.upid.worker_type in LOG_TYPES:
+            task_log = self._read_log(ctx, tasks_dir, line)
+        state.stats.add(line, task_log)
+        return True
+
+    @staticmethod
+    def _read_log(ctx: CollectContext, tasks_dir: Path, line: ArchiveLine) -> TaskLog | None:
+        path = tasks_dir / line.upid.log_subdir / line.upid.raw
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_TASK_LOG)
+        except OSError:
+            return None  # removed by task-log-max-days, or unreadable: counted without details
+        parsed = parse_task_log(data.decode("utf-8", errors="replace"))
+        for _ in range(parsed.bad_lines):
+            ctx.parse_error(f"{path}: malformed line")
+        return parsed
+
+    def _read_active(self, ctx: CollectContext, tasks_dir: Path,
+                     state: IngestState) -> tuple[Metric, bool]:
+        """Running tasks per worker type; finished lines found in ``active`` are counted too."""
+        fam = GaugeMetricFamily("pbs_tasks_running", "PBS tasks running now, by worker type.",
+                                labels=["worker_type"])
+        try:
+            text = (tasks_dir / "active").read_text(errors="replace")
+        except OSError:
+            return fam, False  # no active file: nothing runs
+        running: dict[str, int] = {}
+        changed = False
+        for raw in text.splitlines():
+            if " " in raw.strip():
+                changed |= self._ingest(ctx, tasks_dir, state, raw)
+            elif raw.strip():
+                try:
+                    upid = parse_upid(raw.strip())
+                except FormatError as exc:
+                    ctx.parse_error(str(exc))
+                    continue
+                running[upid.worker_type] = running.get(upid.worker_type, 0) + 1
+        for wtype, n in sorted(running.items()):
+            fam.add_metric([wtype], n)
+        return fam, changed
+
+    def _state_path(self, ctx: CollectContext) -> Path:
+        return ctx.settings.state_dir / STATE_FILE
+
+    def _load(self, ctx: CollectContext) -> IngestState:
+        log_dir = str(ctx.settings.log_dir)
+        if self._state is not None and self._state.log_dir == log_dir:
+            return self._state
+        path = self._state_path(ctx)
+        data = None
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            ctx.parse_error(f"{path}: {exc}")
+            log.warning("tasks: ignoring unreadable state %s: %s", path, exc)
+        self._state = IngestState(log_dir, data if isinstance(data, dict) else None)
+        return self._state
+
+    def _save(self, ctx: CollectContext, state: IngestState) -> None:
+        path = self._state_path(ctx)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(state.as_dict(), separators=(",", ":")))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("tasks: cannot save state to %s: %s (counters restart with the agent)",
+                        path, exc)
