@@ -1,0 +1,97 @@
+"""Session fixtures of the real-kernel tier: one VM per session, torn down at the end.
+
+The VM is booted once (about a minute under TCG) and shared: tests are ordered by file name
+(smoke, safety, converge, reboot) and each states what it expects from the ones before.
+Wall times (image, boot, each test) go to ``$PBS_FLEET_STATE/vm/last-run.json`` and are
+printed at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.vm.harness import (  # noqa: E402
+    DISK_SERIALS,
+    Image,
+    Machine,
+    Paths,
+    Shell,
+    VmUnavailable,
+    ensure_image,
+    require_vm_tools,
+)
+
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def vm_paths() -> Paths:
+    return Paths.from_env()
+
+
+@pytest.fixture(scope="session")
+def vm_image(vm_paths: Paths) -> Image:
+    """The cached image (built here on a cold cache); skips only when QEMU cannot run at all."""
+    try:
+        require_vm_tools()
+    except VmUnavailable as exc:
+        pytest.skip(f"real-kernel tier unavailable: {exc}")
+    started = time.monotonic()
+    image = ensure_image(vm_paths)
+    TIMINGS["image (build or reuse)"] = time.monotonic() - started
+    return image
+
+
+@pytest.fixture(scope="session")
+def vm(vm_image: Image, vm_paths: Paths) -> Iterator[Machine]:
+    """The booted guest with the standard eight blank data disks."""
+    machine = Machine(vm_image, vm_paths.state / f"pytest-{time.strftime('%Y%m%dT%H%M%S')}",
+                      disks=DISK_SERIALS)
+    machine.prepare()
+    try:
+        TIMINGS["boot to SSH"] = machine.start()
+        yield machine
+    finally:
+        started = time.monotonic()
+        machine.stop()
+        TIMINGS["stop"] = time.monotonic() - started
+
+
+@pytest.fixture
+def guest(vm: Machine) -> Iterator[Shell]:
+    """A root SSH connection to the guest for the test's own checks."""
+    with vm.shell() as shell:
+        yield shell
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    TIMINGS[item.nodeid] = time.monotonic() - started
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    TIMINGS["session start"] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int) -> None:  # type: ignore[no-untyped-def]
+    if len(TIMINGS) <= 1:
+        return
+    TIMINGS["total"] = time.time() - TIMINGS.pop("session start")
+    terminalreporter.section("real-kernel tier wall times")
+    for name, seconds in TIMINGS.items():
+        terminalreporter.write_line(f"{seconds:8.1f} s  {name}")
+    out = Paths.from_env().state / "last-run.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(TIMINGS, indent=2) + "\n")

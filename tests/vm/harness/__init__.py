@@ -1,0 +1,20 @@
+"""Harness of the real-kernel tier: cached image, QEMU guest, SSH.
+
+Example::
+
+    paths = Paths.from_env()
+    image = ensure_image(paths)           # builds once per recipe (~10 min), then reused
+    vm = Machine(image, paths.state / "run", disks=disk_serials(4))
+    vm.prepare(); vm.start()              # ~40-60 s to SSH under TCG
+    with vm.shell() as sh:
+        sh.check("modprobe zfs")
+    vm.stop()                             # nothing left: no QEMU, no forwarded port
+"""
+
+from tests.vm.harness.config import Paths, VmError, VmUnavailable, require_vm_tools
+from tests.vm.harness.image import Image, ensure_image
+from tests.vm.harness.machine import DISK_SERIALS, Machine, disk_serials
+from tests.vm.harness.ssh import Result, Shell
+
+__all__ = ["DISK_SERIALS", "Image", "Machine", "Paths", "Result", "Shell", "VmError",
+           "VmUnavailable", "disk_serials", "ensure_image", "require_vm_tools"]

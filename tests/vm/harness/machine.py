@@ -1,0 +1,288 @@
+"""One QEMU guest booted from the cached image: overlay root, blank data disks, SSH forward.
+
+Every run gets its own directory with a throwaway qcow2 overlay on the base image, blank
+qcow2 data disks (``serial=`` so they show up as ``/dev/disk/by-id/virtio-<serial>``), the
+serial console log, QEMU's own log, a monitor socket and a pid file.  Networking is QEMU's
+user mode: no bridge, no tap, no NAT rule on this machine; ``hostfwd`` binds only 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.vm.harness.config import VmError
+from tests.vm.harness.image import Image
+from tests.vm.harness.proc import run
+from tests.vm.harness.ssh import Shell, wait_for_ssh
+
+MEMORY_MIB = 2048
+CPUS = 2
+SSH_TIMEOUT = 420.0
+KVM_PROBE_SECONDS = 20.0
+TCG = ["-accel", "tcg,thread=multi,tb-size=512", "-cpu", "max"]
+KVM = ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
+PR_SET_PDEATHSIG = 1
+# The tier's data disks: a mirror and a special mirror for the deploy's pool, then the safety
+# matrix's used disks (a partition table, an ext4 filesystem, two members of another pool).
+DISK_SERIALS = ("pfmirror0", "pfmirror1", "pfspecial0", "pfspecial1",
+                "pfparted", "pfext4", "pfpooled0", "pfpooled1")
+
+
+def disk_serials(count: int) -> tuple[str, ...]:
+    """The first *count* serials of the standard layout (``virtio-<serial>`` in the guest)."""
+    if not 1 <= count <= len(DISK_SERIALS):
+        raise VmError(f"disks: {count} outside 1..{len(DISK_SERIALS)}")
+    return DISK_SERIALS[:count]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """preexec hook: QEMU gets SIGKILL when the process that started it dies."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class Machine:
+    """A guest with *disks* (serials) of *disk_size* each, forwarding guest ports to 127.0.0.1.
+
+    Example::
+
+        vm = Machine(image, run_dir, disks=["pfmirror0", "pfmirror1"])
+        vm.start()
+        vm.shell().check("modprobe zfs")
+        vm.stop()
+    """
+
+    image: Image
+    directory: Path
+    disks: Sequence[str]
+    disk_size: str = "1G"
+    guest_ports: Sequence[int] = (22, 8007)
+    accel: str = "auto"
+    tie_to_parent: bool = True
+    ports: dict[int, int] = field(default_factory=dict)
+    used_accel: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def console_log(self) -> Path:
+        return self.directory / "console.log"
+
+    @property
+    def ssh_port(self) -> int:
+        return self.ports[22]
+
+    @classmethod
+    def attach(cls, image: Image, directory: Path) -> Machine:
+        """The guest a detached start left in *directory* (its pid and ports from files)."""
+        machine = cls(image, directory, disks=())
+        ports = directory / "ports.json"
+        if ports.exists():
+            machine.ports = {int(g): h for g, h in json.loads(ports.read_text()).items()}
+        return machine
+
+    def prepare(self) -> None:
+        """Create the overlay and the blank data disks (fresh every time)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        overlay = self.directory / "root.qcow2"
+        overlay.unlink(missing_ok=True)
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", self.image.disk,
+             overlay])
+        for serial in self.disks:
+            disk = self.directory / f"{serial}.qcow2"
+            disk.unlink(missing_ok=True)
+            run(["qemu-img", "create", "-q", "-f", "qcow2", disk, self.disk_size])
+
+    def _argv(self, accel: list[str]) -> list[str]:
+        d = self.directory
+        argv = ["qemu-system-x86_64", "-name", f"pbs-fleet-vm,process=pbs-fleet-vm-{d.name}",
+                *accel, "-m", str(MEMORY_MIB), "-smp", str(CPUS), "-display", "none",
+                "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
+                "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=1",
+                "-drive", f"if=none,id=root,file={d / 'root.qcow2'},format=qcow2,cache=unsafe",
+                "-device", "virtio-blk-pci,drive=root,serial=pfroot"]
+        for index, serial in enumerate(self.disks):
+            argv += ["-drive", f"if=none,id=d{index},file={d / (serial + '.qcow2')},format=qcow2",
+                     "-device", f"virtio-blk-pci,drive=d{index},serial={serial}"]
+        forwards = ",".join(f"hostfwd=tcp:127.0.0.1:{host}-:{guest}"
+                            for guest, host in self.ports.items())
+        argv += ["-nic", f"user,model=virtio-net-pci,{forwards}",
+                 "-serial", f"file:{self.console_log}",
+                 "-monitor", f"unix:{d / 'monitor.sock'},server,nowait",
+                 "-pidfile", str(d / "qemu.pid")]
+        return argv
+
+    def _launch(self, accel: list[str]) -> None:
+        self.console_log.unlink(missing_ok=True)
+        self.ports = {guest: free_port() for guest in self.guest_ports}
+        with open(self.directory / "qemu.log", "ab") as log:
+            self.process = subprocess.Popen(
+                self._argv(accel), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if self.tie_to_parent else None)
+        (self.directory / "ports.json").write_text(json.dumps(self.ports))
+
+    def alive(self) -> bool:
+        """QEMU is running (started here, or found through the pid file)."""
+        return self._pid() is not None
+
+    def _kernel_started(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.alive():
+            if self.console_log.exists() and b"Linux version" in self.console_log.read_bytes():
+                return True
+            time.sleep(0.5)
+        return False
+
+    def _boot(self) -> None:
+        """Start QEMU: KVM when asked or when a short probe shows the kernel running, else TCG."""
+        if self.accel in ("auto", "kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK) \
+                and _kvm_verdict(self.image) != "unusable":
+            self._launch(KVM)
+            if self._kernel_started(KVM_PROBE_SECONDS):
+                self.used_accel = "kvm"
+                return
+            self._kill()
+            _record_kvm_verdict(self.image, "unusable")
+            if self.accel == "kvm":
+                raise VmError(f"KVM: no kernel output within {KVM_PROBE_SECONDS:.0f} s "
+                              f"(see {self.directory / 'qemu.log'})")
+        self._launch(TCG)
+        self.used_accel = "tcg"
+
+    def start(self) -> float:
+        """Boot and wait until SSH answers and systemd has finished booting; seconds taken."""
+        started = time.monotonic()
+        self._boot()
+        with self.wait_ssh(started + SSH_TIMEOUT) as shell:
+            shell.run("systemctl is-system-running --wait", timeout=SSH_TIMEOUT)
+        return time.monotonic() - started
+
+    def wait_ssh(self, deadline: float) -> Shell:
+        try:
+            return wait_for_ssh("127.0.0.1", self.ssh_port, self.image.ssh_key, deadline,
+                                self.alive)
+        except VmError as exc:
+            raise VmError(f"{exc}; console tail: {self.console_tail()}") from exc
+
+    def shell(self, user: str = "root") -> Shell:
+        """A new SSH connection to the running guest."""
+        return Shell.connect("127.0.0.1", self.ssh_port, self.image.ssh_key, user=user)
+
+    def reboot(self) -> float:
+        """Reboot the guest from inside and wait for it again; seconds taken."""
+        started = time.monotonic()
+        with self.shell() as shell:
+            boot_id = shell.check("cat /proc/sys/kernel/random/boot_id").strip()
+            shell.run("systemctl reboot", timeout=30)
+        deadline = started + SSH_TIMEOUT
+        while time.monotonic() < deadline:
+            time.sleep(3)
+            try:
+                with self.wait_ssh(deadline) as shell:
+                    if shell.check("cat /proc/sys/kernel/random/boot_id").strip() != boot_id:
+                        shell.run("systemctl is-system-running --wait", timeout=SSH_TIMEOUT)
+                        return time.monotonic() - started
+            except (VmError, OSError, EOFError):
+                continue
+        raise VmError(f"guest did not come back from reboot; console: {self.console_tail()}")
+
+    def console_tail(self, chars: int = 1500) -> str:
+        if not self.console_log.exists():
+            return "(no console output)"
+        return self.console_log.read_text(errors="replace")[-chars:]
+
+    def _monitor(self, command: str) -> None:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.directory / "monitor.sock"))
+            sock.sendall(command.encode() + b"\n")
+
+    def _pid(self) -> int | None:
+        """QEMU's pid: our child, or the one named by the pid file (a detached start)."""
+        if self.process is not None:
+            return self.process.pid if self.process.poll() is None else None
+        try:
+            pid = int((self.directory / "qemu.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"pbs-fleet-vm" in cmdline else None
+
+    def _wait_gone(self, pid: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process is not None:
+                if self.process.poll() is not None:
+                    return True
+            elif not Path(f"/proc/{pid}").exists():
+                return True
+            time.sleep(0.2)
+        return False
+
+    def _kill(self) -> None:
+        pid = self._pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+            if not self._wait_gone(pid, 10):
+                os.kill(pid, signal.SIGKILL)
+                self._wait_gone(pid, 10)
+        self.process = None
+
+    def stop(self, grace: float = 30) -> None:
+        """ACPI power-off, then SIGTERM/SIGKILL; remove disks; check nothing is left."""
+        pid = self._pid()
+        if pid is not None:
+            try:
+                self._monitor("system_powerdown")
+                self._wait_gone(pid, grace)
+            except OSError:
+                pass
+        self._kill()
+        for path in self.directory.glob("*.qcow2"):
+            path.unlink()
+        for name in ("monitor.sock", "qemu.pid", "ports.json"):
+            (self.directory / name).unlink(missing_ok=True)
+        self._check_gone(pid)
+
+    def _check_gone(self, pid: int | None) -> None:
+        """Raise :class:`VmError` if QEMU or one of its forwarded ports outlived the stop."""
+        if pid is not None and Path(f"/proc/{pid}").exists() \
+                and b"pbs-fleet-vm" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            raise VmError(f"QEMU pid {pid} still running after stop")
+        for port in self.ports.values():
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    raise VmError(f"127.0.0.1:{port} still accepts connections after stop")
+
+
+def _verdict_file(image: Image) -> Path:
+    return image.directory / "kvm-verdict.json"
+
+
+def _kvm_verdict(image: Image) -> str:
+    """What an earlier probe found for this image on this host kernel ('' when untried)."""
+    try:
+        data = json.loads(_verdict_file(image).read_text())
+    except (OSError, ValueError):
+        return ""
+    return data.get(os.uname().release, "")
+
+
+def _record_kvm_verdict(image: Image, verdict: str) -> None:
+    _verdict_file(image).write_text(json.dumps({os.uname().release: verdict}) + "\n")
