@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import zstandard
 
 from .errors import FormatError, SourceError, os_reason
@@ -269,6 +270,75 @@ def parse_index(data: bytes, path: str = "<index>") -> IndexFile:
     if len(data) < 8:
         raise FormatError(path, f"truncated index ({len(data)} bytes)")
     raise FormatError(path, f"wrong magic {magic.hex()}: not a fixed or dynamic index")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPrefixes:
+    """What the dedup engine needs from an index: its logical size and digest prefixes.
+
+    ``prefixes`` holds the first 8 bytes of every digest as big-endian uint64, in index
+    order (so sorting them sorts by chunk directory, the top 16 bits).
+    """
+
+    kind: str
+    logical_size: int
+    prefixes: np.ndarray
+
+
+def index_prefixes(data: bytes, path: str = "<index>") -> IndexPrefixes:
+    """Validate an index exactly like :func:`parse_index` and return its digest prefixes.
+
+    Vectorised with numpy: no Python object per entry.
+    """
+    magic = bytes(data[:8])
+    if magic == FIXED_INDEX_MAGIC:
+        return _fidx_prefixes(data, path)
+    if magic == DYNAMIC_INDEX_MAGIC:
+        return _didx_prefixes(data, path)
+    if len(data) < 8:
+        raise FormatError(path, f"truncated index ({len(data)} bytes)")
+    raise FormatError(path, f"wrong magic {magic.hex()}: not a fixed or dynamic index")
+
+
+def _fidx_prefixes(data: bytes, path: str) -> IndexPrefixes:
+    if len(data) < INDEX_HEADER_SIZE:
+        raise FormatError(path, f"truncated fixed index header ({len(data)} of 4096 bytes)")
+    _m, _u, _c, _s, size, chunk_size = _FIXED_HEADER.unpack_from(data, 0)
+    if chunk_size == 0:
+        raise FormatError(path, "fixed index with chunk size 0")
+    area = len(data) - INDEX_HEADER_SIZE
+    if area % FIXED_ENTRY_SIZE:
+        raise FormatError(path, f"entry area of {area} bytes is not a multiple of 32")
+    count, expected = area // FIXED_ENTRY_SIZE, -(-size // chunk_size)
+    if count != expected:
+        raise FormatError(
+            path, f"{count} entries but size {size} / chunk size {chunk_size} needs {expected}"
+        )
+    words = np.frombuffer(data, dtype=">u8", offset=INDEX_HEADER_SIZE)
+    return IndexPrefixes("fidx", size, words[::4].astype(np.uint64))
+
+
+def _didx_prefixes(data: bytes, path: str) -> IndexPrefixes:
+    if len(data) < INDEX_HEADER_SIZE:
+        raise FormatError(path, f"truncated dynamic index header ({len(data)} of 4096 bytes)")
+    area = len(data) - INDEX_HEADER_SIZE
+    if area % DYNAMIC_ENTRY_SIZE:
+        raise FormatError(path, f"entry area of {area} bytes is not a multiple of 40")
+    ends = np.frombuffer(data, dtype="<u8", offset=INDEX_HEADER_SIZE)[::5]
+    if len(ends) > 1:
+        drops = np.flatnonzero(ends[1:] < ends[:-1])
+        if len(drops):
+            i = int(drops[0])
+            raise FormatError(path, f"end offsets decrease ({ends[i + 1]} after {ends[i]})")
+    prefixes = np.frombuffer(data, dtype=">u8", offset=INDEX_HEADER_SIZE + 8)[::5]
+    return IndexPrefixes(
+        "didx", int(ends[-1]) if len(ends) else 0, prefixes.astype(np.uint64)
+    )
+
+
+def digest_prefix(digest: bytes) -> int:
+    """The 64-bit prefix the engine uses for a 32-byte digest (first 8 bytes, big-endian)."""
+    return int.from_bytes(digest[:8], "big")
 
 
 def read_index(path: str | os.PathLike[str]) -> IndexFile:

@@ -1,0 +1,197 @@
+"""Per-group digest sets: the union of a group's finished snapshots and its newest delta.
+
+Finished snapshots never change their index files, so each group's result is persisted
+keyed by a signature over its index files' (name, size, mtime, inode, device); an unchanged
+group costs one stat per index file. Per-index prefix arrays are persisted too, so a new
+snapshot costs one index read, not a re-read of the whole group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..datastore import Group, IndexRef, Snapshot
+from ..errors import FormatError, ScanIssue, SourceError
+from ..formats import index_prefixes, read_bytes
+from ..state import StateStore
+
+_EMPTY = np.zeros(0, np.uint64)
+RECENT_NS = 2_000_000_000
+MAX_INDEX_BYTES = 1 << 36
+
+
+@dataclass(slots=True)
+class IndexResult:
+    prefixes: np.ndarray  # sorted unique
+    logical: int = 0
+    error: str | None = None  # FormatError reason (depends only on content: cacheable)
+
+
+@dataclass(slots=True)
+class GroupRefs:
+    """What the attribution needs from one group."""
+
+    signature: str
+    index_files: int = 0
+    logical_bytes: int = 0
+    last_logical_bytes: int = 0
+    issues: list[ScanIssue] = field(default_factory=list)
+    cacheable: bool = True
+    indexes_read: int = 0
+    _union: np.ndarray | None = None
+    _last_new: np.ndarray | None = None
+    _record: str | None = None
+    _store: StateStore | None = None
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(union, last_new): sorted unique uint64 prefixes, loaded from the state if spilled."""
+        if self._union is not None and self._last_new is not None:
+            return self._union, self._last_new
+        rec = self._store.load(self._record) if self._store and self._record else None
+        if rec is None or rec.meta.get("signature") != self.signature:
+            raise RuntimeError(f"state record {self._record} vanished during the scan")
+        return rec.arrays["union"], rec.arrays["last_new"]
+
+    def spill(self) -> None:
+        """Drop the arrays from memory once they are safely in the state."""
+        if self._store is not None and self._record is not None and self.cacheable:
+            self._union = self._last_new = None
+
+
+def record_name(group: Group, kind: str = "g") -> str:
+    return f"{kind}-" + hashlib.sha256("\0".join(group.key).encode()).hexdigest()[:24]
+
+
+def counted(snap: Snapshot) -> list[IndexRef]:
+    return [r for r in snap.indexes if not r.tmp]
+
+
+def signature(group: Group) -> str:
+    h = hashlib.sha256()
+    for snap in group.finished:
+        h.update(f"S{snap.name}\0".encode())
+        for ref in counted(snap):
+            h.update(f"I{ref.name}\0{ref.key.as_tuple()}\0".encode())
+    return h.hexdigest()
+
+
+def read_index_prefixes(ref: IndexRef) -> IndexResult:
+    """Read one index: sorted unique prefixes; FormatError is captured, SourceError raised."""
+    try:
+        parsed = index_prefixes(read_bytes(ref.path, limit=MAX_INDEX_BYTES), ref.path)
+    except FormatError as exc:
+        return IndexResult(_EMPTY, 0, exc.reason)
+    return IndexResult(np.unique(parsed.prefixes), parsed.logical_size)
+
+
+def _load_index_cache(store: StateStore | None, group: Group) -> dict[tuple, IndexResult]:
+    rec = store.load(record_name(group, "gi")) if store else None
+    if rec is None:
+        return {}
+    refs, offs = rec.arrays["refs"], rec.arrays["offsets"]
+    out = {}
+    for i, (snap, name, key, logical, error) in enumerate(rec.meta["entries"]):
+        out[(snap, name, tuple(key))] = IndexResult(refs[offs[i] : offs[i + 1]], logical, error)
+    return out
+
+
+def compute_group(
+    group: Group, store: StateStore | None, scan_start_ns: int, sig: str
+) -> GroupRefs:
+    """Build a group's union and newest delta, reusing the state where keys match."""
+    out = GroupRefs(sig, _record=record_name(group), _store=store)
+    cache = _load_index_cache(store, group)
+    entries: list[tuple[tuple, IndexResult]] = []
+    per_snap: list[np.ndarray] = []
+    snap_logical: list[int] = []
+    for snap in group.finished:
+        arrays, logical = [], 0
+        for ref in counted(snap):
+            ck = (snap.name, ref.name, ref.key.as_tuple())
+            res = cache.get(ck)
+            if res is None:
+                try:
+                    res = read_index_prefixes(ref)
+                except SourceError as exc:
+                    out.issues.append(ScanIssue.from_exc(exc))
+                    out.cacheable = False
+                    continue
+                out.indexes_read += 1
+            if ref.key.mtime_ns >= scan_start_ns - RECENT_NS:
+                out.cacheable = False
+            entries.append((ck, res))
+            if res.error is not None:
+                out.issues.append(ScanIssue(ref.path, res.error))
+                continue
+            out.index_files += 1
+            logical += res.logical
+            arrays.append(res.prefixes)
+        per_snap.append(np.unique(np.concatenate(arrays)) if arrays else _EMPTY)
+        snap_logical.append(logical)
+    out.logical_bytes = sum(snap_logical)
+    out.last_logical_bytes = snap_logical[-1] if snap_logical else 0
+    union = np.unique(np.concatenate(per_snap)) if per_snap else _EMPTY
+    last_new = _EMPTY
+    if per_snap:
+        last_new = per_snap[-1]
+        if len(per_snap) > 1:
+            last_new = np.setdiff1d(last_new, per_snap[-2], assume_unique=True)
+    out._union, out._last_new = union, last_new
+    if store is not None and out.cacheable:
+        _save(store, group, out, entries)
+    return out
+
+
+def _save(store: StateStore, group: Group, out: GroupRefs, entries) -> None:
+    offsets = np.zeros(len(entries) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(r.prefixes) for _, r in entries])
+    refs = np.concatenate([r.prefixes for _, r in entries]) if entries else _EMPTY
+    meta_entries = [[s, n, list(k), r.logical, r.error] for (s, n, k), r in entries]
+    store.save(record_name(group, "gi"), {"entries": meta_entries},
+               {"refs": refs, "offsets": offsets})
+    union, last_new = out.arrays()
+    store.save(record_name(group), {
+        "signature": out.signature, "index_files": out.index_files,
+        "logical_bytes": out.logical_bytes, "last_logical_bytes": out.last_logical_bytes,
+        "issues": [i.as_dict() for i in out.issues],
+    }, {"union": union, "last_new": last_new})
+
+
+def cached_group(store: StateStore | None, group: Group, sig: str) -> GroupRefs | None:
+    """The persisted result of an unchanged group (arrays loaded lazily), or None."""
+    rec = store.load(record_name(group)) if store else None
+    if rec is None or rec.meta.get("signature") != sig:
+        return None
+    m = rec.meta
+    return GroupRefs(
+        sig, m["index_files"], m["logical_bytes"], m["last_logical_bytes"],
+        [ScanIssue(i["path"], i["reason"]) for i in m["issues"]],
+        _record=record_name(group), _store=store,
+    )
+
+
+def other_references(groups: list[Group], issues: list[ScanIssue]) -> tuple[np.ndarray, int]:
+    """Prefixes referenced by unfinished snapshots and ``*.tmp_[fd]idx`` files (never cached).
+
+    Returns (sorted unique prefixes, number of index files read).
+    """
+    arrays, n = [], 0
+    for group in groups:
+        for snap in group.snapshots:
+            for ref in snap.indexes:
+                if snap.finished and not ref.tmp:
+                    continue
+                try:
+                    res = read_index_prefixes(ref)
+                except SourceError as exc:
+                    issues.append(ScanIssue.from_exc(exc))
+                    continue
+                n += 1
+                if res.error is not None:
+                    issues.append(ScanIssue(ref.path, res.error))
+                else:
+                    arrays.append(res.prefixes)
+    return (np.unique(np.concatenate(arrays)) if arrays else _EMPTY), n

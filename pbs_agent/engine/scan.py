@@ -1,0 +1,200 @@
+"""`scan_datastore`: walk, list chunks, attribute, with a persisted incremental state."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+
+import numpy as np
+
+from ..datastore import Group, Walk, walk_datastore
+from ..errors import FormatError, ScanIssue, SourceError, os_reason
+from ..formats import MANIFEST_NAME, read_manifest
+from ..state import StateStore
+from .attribution import GroupNumbers, Totals, attribute
+from .chunks import ChunkListing, list_chunks
+from .groups import GroupRefs, cached_group, compute_group, other_references, signature
+from .model import DatastoreReport, DatastoreTotals, GroupReport, ScanStats
+
+RESULT = "result"
+
+
+def _check_root(path: str) -> str:
+    root = os.path.abspath(path)
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        raise SourceError(root, os_reason(exc)) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SourceError(root, "not a directory")
+    return root
+
+
+def scan_datastore(
+    path: str, *, state_dir: str | None = None, progress: bool = False
+) -> DatastoreReport:
+    """Scan a datastore read-only and return the dedup report.
+
+    Bad content never raises (it is listed in ``errors``); only an unusable *path* raises
+    :class:`SourceError`. With *state_dir*, unchanged parts are taken from the state.
+    """
+    started = time.monotonic()
+    t0 = time.time_ns()
+    root = _check_root(path)
+    store = StateStore.open(state_dir, root)
+    walk = walk_datastore(root)
+    sigs = [signature(g) for g in walk.groups]
+    gsig = _combined(walk, sigs)
+    prev = store.load(RESULT) if store else None
+    likely_hit = prev is not None and gsig is not None and prev.meta.get("groups") == gsig
+    stats = ScanStats(state_dir=store.directory if store else None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fut = pool.submit(list_chunks, root, store, t0, progress=progress)
+        refs = None if likely_hit else _group_refs(walk, sigs, store, t0, stats)
+        listing = fut.result()
+    stats.chunk_dirs_listed = listing.dirs_listed
+    if likely_hit and prev is not None and prev.meta.get("chunks") == listing.fingerprint:
+        report = _from_result(walk, prev.meta, listing)
+        stats.result_cached = True
+    else:
+        if refs is None:
+            refs = _group_refs(walk, sigs, store, t0, stats)
+        report = _compute(walk, refs, listing, stats)
+        if store is not None and gsig is not None and listing.fingerprint != "volatile" \
+                and all(r.cacheable for r in refs):
+            _save_result(store, gsig, listing, report, walk)
+    _finish(report, walk)
+    stats.seconds = round(time.monotonic() - started, 3)
+    report.scan = stats
+    return report
+
+
+def _combined(walk: Walk, sigs: list[str]) -> str | None:
+    """One signature for all groups; None when something is in progress (never cached)."""
+    if any(not s.finished or any(r.tmp for r in s.indexes)
+           for g in walk.groups for s in g.snapshots):
+        return None
+    h = hashlib.sha256()
+    for g, s in zip(walk.groups, sigs, strict=True):
+        h.update("\0".join((*g.key, s)).encode() + b"\n")
+    return h.hexdigest()
+
+
+def _group_refs(walk: Walk, sigs: list[str], store, t0: int, stats: ScanStats) -> list[GroupRefs]:
+    refs = []
+    for g, sig in zip(walk.groups, sigs, strict=True):
+        r = cached_group(store, g, sig) or compute_group(g, store, t0, sig)
+        stats.index_files_read += r.indexes_read
+        r.spill()
+        refs.append(r)
+    return refs
+
+
+def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing, stats) -> DatastoreReport:
+    issues = list(walk.issues)
+    other, n_other = other_references(walk.groups, issues)
+    stats.index_files_read += n_other
+    totals, numbers = attribute(listing, [r.arrays for r in refs], other)
+    for r in refs:
+        issues.extend(r.issues)
+    issues.extend(listing.issues)
+    report = DatastoreReport(_totals(walk.root, totals, refs, walk), errors=issues)
+    for g, r, n in zip(walk.groups, refs, numbers, strict=True):
+        report.groups.append(_group_report(g, r.index_files, r.logical_bytes,
+                                           r.last_logical_bytes, n))
+    return report
+
+
+def _totals(root: str, t: Totals, refs: list[GroupRefs], walk: Walk) -> DatastoreTotals:
+    logical = sum(r.logical_bytes for r in refs)
+    return DatastoreTotals(
+        path=root,
+        snapshots=sum(len(g.finished) for g in walk.groups),
+        index_files=sum(r.index_files for r in refs),
+        logical_bytes=logical,
+        dedup_factor=round(logical / t.physical_bytes, 4) if t.physical_bytes else None,
+        **asdict(t),
+    )
+
+
+def _group_report(g: Group, index_files: int, logical: int, last_logical: int,
+                  n: GroupNumbers) -> GroupReport:
+    fin = g.finished
+    return GroupReport(
+        namespace=g.namespace, backup_type=g.backup_type, backup_id=g.backup_id,
+        owner=g.owner, snapshots=len(fin),
+        protected_snapshots=sum(1 for s in fin if s.protected),
+        first_backup_time=fin[0].time if fin else None,
+        last_backup_time=fin[-1].time if fin else None,
+        last_logical_bytes=last_logical, index_files=index_files, logical_bytes=logical,
+        **asdict(n),
+    )
+
+
+def _save_result(
+    store: StateStore, gsig: str, listing: ChunkListing, rep: DatastoreReport, walk: Walk
+) -> None:
+    walk_issues = set(walk.issues)
+    store.save(RESULT, {
+        "groups": gsig, "chunks": listing.fingerprint,
+        "datastore": asdict(rep.datastore),
+        "group_numbers": [[g.index_files, g.logical_bytes, g.last_logical_bytes,
+                           asdict(_numbers_of(g))] for g in rep.groups],
+        "errors": [e.as_dict() for e in rep.errors if e not in walk_issues],
+    }, {})
+
+
+def _numbers_of(g: GroupReport) -> GroupNumbers:
+    return GroupNumbers(g.referenced_bytes, g.exclusive_bytes, g.last_new_bytes,
+                        g.missing_chunks, g.bad_chunks)
+
+
+def _from_result(walk: Walk, meta: dict, listing: ChunkListing) -> DatastoreReport:
+    """The previous result, valid because every group and every chunk dir is unchanged."""
+    errors = list(walk.issues) + [ScanIssue(e["path"], e["reason"]) for e in meta["errors"]]
+    report = DatastoreReport(DatastoreTotals(**meta["datastore"]), errors=errors)
+    for g, (nidx, logical, last_logical, nums) in zip(walk.groups, meta["group_numbers"],
+                                                      strict=True):
+        report.groups.append(_group_report(g, nidx, logical, last_logical,
+                                           GroupNumbers(**nums)))
+    return report
+
+
+def _finish(report: DatastoreReport, walk: Walk) -> None:
+    """Manifest-derived fields (read fresh: verify and notes change), then sort groups."""
+    by_key = {g.key: g for g in walk.groups}
+    for gr in report.groups:
+        fin = by_key[gr.key].finished
+        if fin:
+            _apply_manifest(gr, os.path.join(fin[-1].path, MANIFEST_NAME), report.errors)
+    report.groups.sort(key=lambda g: (-g.exclusive_bytes, g.namespace, g.backup_type,
+                                      g.backup_id))
+
+
+def _apply_manifest(gr: GroupReport, path: str, errors: list[ScanIssue]) -> None:
+    try:
+        m = read_manifest(path)
+    except (FormatError, SourceError) as exc:
+        errors.append(ScanIssue.from_exc(exc))
+        return
+    gr.last_verify_state = m.verify_state or "none"
+    gr.comment = m.comment
+
+
+def referenced_digest_prefixes(path: str, state_dir: str | None = None) -> np.ndarray:
+    """Sorted unique uint64 prefixes (first 8 digest bytes, big-endian) referenced by the
+    finished snapshots of a datastore: the set `estimate --against` compares with."""
+    root = _check_root(path)
+    store = StateStore.open(state_dir, root)
+    walk = walk_datastore(root)
+    t0 = time.time_ns()
+    arrays = []
+    for g in walk.groups:
+        sig = signature(g)
+        r = cached_group(store, g, sig) or compute_group(g, store, t0, sig)
+        arrays.append(r.arrays()[0])
+    return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.uint64)

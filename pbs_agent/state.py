@@ -1,0 +1,156 @@
+"""Persistent scan state: versioned, checksummed records written atomically.
+
+A record is ``MAGIC | u32 header length | JSON header | raw arrays | sha256 of all before``.
+Writes go to a unique temp file, are fsynced, then renamed over the old record, so a
+kill -9 at any moment leaves either the old or the new record. A record that fails its
+checksum, magic or version is treated as absent: the caller rebuilds it. The state never
+lives under a datastore (the caller passes a separate directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import struct
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+MAGIC = b"PBSAGST\x01"
+VERSION = 1
+DEFAULT_STATE_DIR = "/var/lib/pbs-agent"
+TMP_MARK = ".tmp-"
+STALE_TMP_SECONDS = 600
+_warned: set[str] = set()
+
+
+class Record:
+    """A loaded record: JSON metadata plus named numpy arrays (read-only views)."""
+
+    def __init__(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.meta, self.arrays = meta, arrays
+
+
+def encode_record(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    specs, blobs = [], []
+    for name, arr in arrays.items():
+        arr = np.ascontiguousarray(arr)
+        specs.append([name, arr.dtype.str, int(arr.size)])
+        blobs.append(arr.tobytes())
+    header = json.dumps({"version": VERSION, "meta": meta, "arrays": specs}).encode()
+    body = MAGIC + struct.pack("<I", len(header)) + header + b"".join(blobs)
+    return body + hashlib.sha256(body).digest()
+
+
+def decode_record(data: bytes) -> Record | None:
+    """Decode a record; None when it is damaged, truncated or of another version."""
+    if len(data) < len(MAGIC) + 36 or not data.startswith(MAGIC):
+        return None
+    body, digest = data[:-32], data[-32:]
+    if hashlib.sha256(body).digest() != digest:
+        return None
+    (hlen,) = struct.unpack_from("<I", body, len(MAGIC))
+    start = len(MAGIC) + 4
+    try:
+        header = json.loads(body[start : start + hlen])
+        if header.get("version") != VERSION:
+            return None
+        arrays, offset = {}, start + hlen
+        for name, dtype, count in header["arrays"]:
+            arr = np.frombuffer(body, dtype=np.dtype(dtype), count=count, offset=offset)
+            arrays[name] = arr
+            offset += arr.nbytes
+    except (ValueError, KeyError, TypeError):
+        return None
+    return Record(header["meta"], arrays)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class StateStore:
+    """Records of one datastore in ``<state_dir>/datastores/<id>/``."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    @classmethod
+    def open(cls, state_dir: str | None, datastore_root: str) -> StateStore | None:
+        """The store for *datastore_root*, or None (with a one-line warning) if unusable."""
+        if state_dir is None:
+            return None
+        st = os.stat(datastore_root)
+        ident = hashlib.sha256(
+            f"{os.path.realpath(datastore_root)}\0{st.st_dev}\0{st.st_ino}".encode()
+        ).hexdigest()[:24]
+        directory = os.path.join(state_dir, "datastores", ident)
+        try:
+            os.makedirs(directory, mode=0o750, exist_ok=True)
+            if not os.access(directory, os.W_OK | os.X_OK):
+                raise PermissionError(13, "permission denied")
+        except OSError as exc:
+            if state_dir not in _warned:
+                _warned.add(state_dir)
+                reason = exc.strerror or type(exc).__name__
+                print(f"pbs-agent: warning: state dir {state_dir} not usable ({reason}); "
+                      "scanning without persisted state", file=sys.stderr)
+            return None
+        store = cls(directory)
+        store.remove_stale_temps()
+        return store
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+    def load(self, name: str) -> Record | None:
+        try:
+            with open(self.path(name), "rb") as fh:
+                return decode_record(fh.read())
+        except OSError:
+            return None
+
+    def save(self, name: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Write a record atomically (temp file, fsync, rename); failures are not fatal."""
+        final = self.path(name)
+        tmp = f"{final}{TMP_MARK}{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+            try:
+                _write_all(fd, encode_record(meta, arrays))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, final)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def names(self) -> list[str]:
+        try:
+            return [n for n in os.listdir(self.directory) if TMP_MARK not in n]
+        except OSError:
+            return []
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path(name))
+
+    def remove_stale_temps(self) -> None:
+        """Temp files left by a killed writer (older than 10 minutes) are removed."""
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return
+        for e in entries:
+            if TMP_MARK in e.name:
+                with contextlib.suppress(OSError):
+                    if now - e.stat().st_mtime > STALE_TMP_SECONDS:
+                        os.unlink(e.path)
