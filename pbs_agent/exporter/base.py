@@ -42,6 +42,8 @@ class Settings:
     inlet_band_celsius: tuple[float, float] = (15.0, 25.0)
     api_url: str = "https://127.0.0.1:8007"
     api_token_file: Path | None = None
+    # SHA-256 fingerprint (colon hex) the API certificate must have; None = proxy.pem's or CA.
+    api_fingerprint: str | None = None
 
 
 class CollectContext:

@@ -1,0 +1,152 @@
+"""Background refresh of the collectors; a scrape serves the last complete results.
+
+Each collector runs in its own thread every ``interval`` seconds. A finished run is rendered
+to exposition text once; a scrape only concatenates those texts with the agent's own metrics,
+so it never waits for disk. A run that raises turns ``pbs_agent_collector_success`` to 0 and
+drops that collector's series until it succeeds again; the other collectors are unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.metrics_core import Metric
+
+from .. import __version__
+from ..errors import PbsAgentError
+from .base import CollectContext, Collector, Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Families:
+    """The minimal registry interface ``generate_latest`` needs."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = list(families)
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+def render(families: Iterable[Metric]) -> bytes:
+    """Exposition text (format 0.0.4) of *families*."""
+    return generate_latest(_Families(families))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    success: bool
+    duration: float
+    finished: float
+    text: bytes  # empty when the run failed
+
+
+class CollectorSlot:
+    """One collector with its last result and cumulative parse-error count."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.result: RunResult | None = None
+        self.last_success: float | None = None
+        self.parse_errors = 0
+
+
+class Runner:
+    """Runs collectors (in background threads, or once) and renders the exposition."""
+
+    def __init__(self, collectors: Sequence[Collector], settings: Settings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.slots = [CollectorSlot(c) for c in collectors]
+        self.clock = clock
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def run_once(self, slot: CollectorSlot) -> RunResult:
+        """Run one collector now and keep its result."""
+        ctx = CollectContext(self.settings)
+        start = time.monotonic()
+        name = slot.collector.name
+        try:
+            text = render(slot.collector.collect(ctx))
+            ok = True
+        except PbsAgentError as exc:
+            text, ok = b"", False
+            self._log_failure(slot, f"{exc}")
+        except Exception as exc:  # a bug in one collector must not stop the others
+            text, ok = b"", False
+            log.exception("collector %s crashed: %s", name, exc)
+        result = RunResult(ok, time.monotonic() - start, self.clock(), text)
+        slot.parse_errors += ctx.parse_errors
+        if ok:
+            slot.last_success = result.finished
+        slot.result = result
+        return result
+
+    @staticmethod
+    def _log_failure(slot: CollectorSlot, reason: str) -> None:
+        if slot.result is None or slot.result.success:  # log transitions only
+            log.warning("collector %s failed: %s", slot.collector.name, reason)
+
+    def run_all(self) -> None:
+        """Run every collector once, one after the other (``pbs-agent metrics``)."""
+        for slot in self.slots:
+            self.run_once(slot)
+
+    def start(self) -> None:
+        """Start one background thread per collector."""
+        for slot in self.slots:
+            t = threading.Thread(target=self._loop, args=(slot,), daemon=True,
+                                 name=f"collector-{slot.collector.name}")
+            t.start()
+            self._threads.append(t)
+
+    def _loop(self, slot: CollectorSlot) -> None:
+        while not self._stop.is_set():
+            self.run_once(slot)
+            self._stop.wait(slot.collector.interval)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def self_families(self) -> list[Metric]:
+        """The agent's own metrics: per-collector success, duration, last success, errors."""
+        lab = ["collector"]
+        ok = GaugeMetricFamily("pbs_agent_collector_success",
+                               "1 if the collector's last run succeeded.", labels=lab)
+        dur = GaugeMetricFamily("pbs_agent_collector_duration_seconds",
+                                "Duration of the collector's last run.", labels=lab)
+        last = GaugeMetricFamily("pbs_agent_collector_last_success_timestamp_seconds",
+                                 "When the collector last succeeded.", labels=lab)
+        errs = CounterMetricFamily("pbs_agent_parse_errors",
+                                   "Malformed inputs met (log lines, files, tool output).",
+                                   labels=lab)
+        info = GaugeMetricFamily("pbs_agent_build_info", "Version of the agent.",
+                                 labels=["version"])
+        info.add_metric([__version__], 1)
+        for slot in self.slots:
+            name = [slot.collector.name]
+            errs.add_metric(name, slot.parse_errors)
+            result = slot.result
+            if result is None:
+                continue  # first run still in progress
+            ok.add_metric(name, int(result.success))
+            dur.add_metric(name, result.duration)
+            if slot.last_success is not None:
+                last.add_metric(name, slot.last_success)
+        return [ok, dur, last, errs, info]
+
+    def exposition(self) -> bytes:
+        """The whole exposition: every collector's last good text, then the agent's own."""
+        parts = [slot.result.text for slot in self.slots if slot.result is not None]
+        parts.append(render(self.self_families()))
+        return b"".join(parts)

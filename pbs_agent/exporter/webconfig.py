@@ -1,0 +1,200 @@
+"""The exporter-toolkit web config file (``--web.config.file``): TLS and basic auth.
+
+Same YAML format as the Go exporters use::
+
+    tls_server_config:
+      cert_file: server.crt        # relative paths: relative to this file
+      key_file: server.key
+      min_version: TLS13           # TLS10 | TLS11 | TLS12 (default) | TLS13
+      client_auth_type: RequireAndVerifyClientCert
+      client_ca_file: ca.crt
+    basic_auth_users:
+      prometheus: $2y$10$...       # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':')
+    http_server_config:
+      headers:
+        X-Content-Type-Options: nosniff
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import yaml
+
+from ..errors import ConfigError
+
+TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+#: Go (IANA) cipher suite names → OpenSSL names; they apply to TLS 1.2 and older only.
+CIPHER_SUITES = {
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+}
+CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "RequestClientCert": ssl.CERT_OPTIONAL,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+_TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version",
+             "max_version", "cipher_suites", "prefer_server_cipher_suites"}
+# A hash to check unknown users against, so that they take as long as known ones.
+_DUMMY_HASH = bcrypt.hashpw(b"unknown user", bcrypt.gensalt(rounds=10))
+
+
+@dataclass
+class WebConfig:
+    """TLS context (None = plain HTTP), basic-auth users and extra response headers."""
+
+    tls: ssl.SSLContext | None = None
+    users: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    _ok: set[bytes] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether an ``Authorization`` header passes (always, when no users are set)."""
+        if not self.users:
+            return True
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, sep, password = base64.b64decode(header[6:], validate=True).partition(b":")
+        except (binascii.Error, ValueError):
+            return False
+        if not sep:
+            return False
+        key = hashlib.sha256(user + b"\0" + password).digest()
+        with self._lock:
+            if key in self._ok:
+                return True  # bcrypt is slow on purpose: remember good credentials
+        hashed = self.users.get(user.decode("utf-8", "replace"))
+        ok = bcrypt.checkpw(password, hashed or _DUMMY_HASH) and hashed is not None
+        if ok:
+            with self._lock:
+                self._ok.add(key)
+        return ok
+
+
+def _resolve(base: Path, value: Any, what: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{what}: expected a file name")
+    path = Path(value)
+    return path if path.is_absolute() else base / path
+
+
+def _version(tls: dict[str, Any], key: str, default: str, what: str) -> ssl.TLSVersion:
+    name = tls.get(key, default)
+    if name not in TLS_VERSIONS:
+        raise ConfigError(f"{what}: {key} {name!r} is not one of {', '.join(TLS_VERSIONS)}")
+    return TLS_VERSIONS[name]
+
+
+def tls_context(tls: dict[str, Any], base: Path, what: str) -> ssl.SSLContext:
+    """A server SSLContext from a ``tls_server_config`` mapping."""
+    unknown = set(tls) - _TLS_KEYS
+    if unknown:
+        raise ConfigError(f"{what}: unknown tls_server_config field(s) {sorted(unknown)}")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _version(tls, "min_version", "TLS12", what)
+    ctx.maximum_version = _version(tls, "max_version", "TLS13", what)
+    if ctx.minimum_version > ctx.maximum_version:
+        raise ConfigError(f"{what}: min_version is above max_version")
+    cert = _resolve(base, tls.get("cert_file"), f"{what}: cert_file")
+    key = _resolve(base, tls.get("key_file"), f"{what}: key_file")
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"{what}: cannot load {cert} / {key}: {exc}") from None
+    suites = tls.get("cipher_suites")
+    if suites:
+        try:
+            ctx.set_ciphers(":".join(CIPHER_SUITES[s] for s in suites))
+        except KeyError as exc:
+            raise ConfigError(f"{what}: unknown cipher suite {exc.args[0]!r}") from None
+    if tls.get("prefer_server_cipher_suites", True):
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    _client_auth(ctx, tls, base, what)
+    return ctx
+
+
+def _client_auth(ctx: ssl.SSLContext, tls: dict[str, Any], base: Path, what: str) -> None:
+    mode = tls.get("client_auth_type", "NoClientCert")
+    if mode not in CLIENT_AUTH:
+        raise ConfigError(f"{what}: client_auth_type {mode!r} is not one of "
+                          f"{', '.join(CLIENT_AUTH)}")
+    ctx.verify_mode = CLIENT_AUTH[mode]
+    if "client_ca_file" in tls:
+        ca = _resolve(base, tls["client_ca_file"], f"{what}: client_ca_file")
+        try:
+            ctx.load_verify_locations(cafile=str(ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"{what}: cannot load client_ca_file {ca}: {exc}") from None
+    elif ctx.verify_mode != ssl.CERT_NONE:
+        raise ConfigError(f"{what}: client_auth_type {mode} needs client_ca_file")
+
+
+def _users(raw: Any, what: str) -> dict[str, bytes]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what}: basic_auth_users must be a mapping user → bcrypt hash")
+    users = {}
+    for name, hashed in raw.items():
+        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            raise ConfigError(f"{what}: basic_auth_users.{name} is not a bcrypt hash")
+        users[str(name)] = hashed.encode()
+    return users
+
+
+def parse_web_config(text: str, base: Path, what: str = "web config") -> WebConfig:
+    """Build a :class:`WebConfig` from YAML text; relative paths are taken from *base*."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what}: expected a mapping at the top level")
+    unknown = set(data) - {"tls_server_config", "basic_auth_users", "http_server_config"}
+    if unknown:
+        raise ConfigError(f"{what}: unknown field(s) {sorted(unknown)}")
+    tls = data.get("tls_server_config")
+    headers = (data.get("http_server_config") or {}).get("headers") or {}
+    return WebConfig(
+        tls=tls_context(tls, base, what) if tls else None,
+        users=_users(data.get("basic_auth_users"), what),
+        headers={str(k): str(v) for k, v in headers.items()},
+    )
+
+
+def load_web_config(path: Path | None) -> WebConfig:
+    """Read ``--web.config.file``; no file = plain HTTP without auth."""
+    if path is None:
+        return WebConfig()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"web config {path}: {exc.strerror or exc}") from None
+    return parse_web_config(text, path.parent, f"web config {path}")
