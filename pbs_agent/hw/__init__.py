@@ -1,0 +1,1 @@
+"""Hardware below a datastore: mounts, block devices, ZFS pools, SMART, hwmon and IPMI readers."""
