@@ -65,6 +65,7 @@ class ScanStats:
     index_files_read: int = 0
     result_cached: bool = False
     state_dir: str | None = None
+    progress: bool = field(default=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -80,7 +81,7 @@ class DatastoreReport:
             "datastore": asdict(self.datastore),
             "groups": [asdict(g) for g in self.groups],
             "errors": [e.as_dict() for e in self.errors],
-            "scan": asdict(self.scan),
+            "scan": {k: v for k, v in asdict(self.scan).items() if k != "progress"},
         }
 
     def group(self, namespace: str, backup_type: str, backup_id: str) -> GroupReport | None:

@@ -14,10 +14,18 @@ import numpy as np
 from ..datastore import Group, Walk, walk_datastore
 from ..errors import FormatError, ScanIssue, SourceError, os_reason
 from ..formats import MANIFEST_NAME, read_manifest
+from ..progress import Progress
 from ..state import StateStore
 from .attribution import GroupNumbers, Totals, attribute
 from .chunks import ChunkListing, list_chunks
-from .groups import GroupRefs, cached_group, compute_group, other_references, signature
+from .groups import (
+    GroupRefs,
+    cached_group,
+    compute_group,
+    other_references,
+    record_name,
+    signature,
+)
 from .model import DatastoreReport, DatastoreTotals, GroupReport, ScanStats
 
 RESULT = "result"
@@ -52,6 +60,7 @@ def scan_datastore(
     prev = store.load(RESULT) if store else None
     likely_hit = prev is not None and gsig is not None and prev.meta.get("groups") == gsig
     stats = ScanStats(state_dir=store.directory if store else None)
+    stats.progress = progress
     with ThreadPoolExecutor(max_workers=1) as pool:
         fut = pool.submit(list_chunks, root, store, t0, progress=progress)
         refs = None if likely_hit else _group_refs(walk, sigs, store, t0, stats)
@@ -86,12 +95,25 @@ def _combined(walk: Walk, sigs: list[str]) -> str | None:
 
 def _group_refs(walk: Walk, sigs: list[str], store, t0: int, stats: ScanStats) -> list[GroupRefs]:
     refs = []
+    bar = Progress("index files", total=len(walk.groups), unit=" groups",
+                   stream=True if stats.progress else None)
     for g, sig in zip(walk.groups, sigs, strict=True):
         r = cached_group(store, g, sig) or compute_group(g, store, t0, sig)
         stats.index_files_read += r.indexes_read
         r.spill()
         refs.append(r)
+        bar.advance()
+    bar.close()
+    if store is not None:
+        _forget_removed_groups(store, walk)
     return refs
+
+
+def _forget_removed_groups(store: StateStore, walk: Walk) -> None:
+    keep = {record_name(g, k) for g in walk.groups for k in ("g", "gi")}
+    for name in store.names():
+        if name.startswith(("g-", "gi-")) and name not in keep:
+            store.remove(name)
 
 
 def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing, stats) -> DatastoreReport:

@@ -1,0 +1,60 @@
+"""`pbs-agent demo PATH`: write a realistic demo datastore (the embedded default)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from ..demo import DEMO_MARKER, build_demo
+from ..errors import ConfigError
+from .report import human_bytes
+
+HELP = "write a realistic demo datastore in the real PBS format"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="directory to create (absent or empty)")
+    parser.add_argument("--vms", type=int, default=3, help="VM groups (fixed chunks)")
+    parser.add_argument("--cts", type=int, default=2, help="container groups (dynamic chunks)")
+    parser.add_argument("--days", type=int, default=7, help="daily snapshots per group")
+    parser.add_argument("--change-rate", type=float, default=0.1,
+                        help="share of chunks changed per day (0..1, default 0.1)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same data)")
+    parser.add_argument("--garbage", type=int, default=0, help="unreferenced chunk files to add")
+    parser.add_argument("--missing", type=int, default=0, help="referenced chunks to delete")
+    parser.add_argument("--bad", type=int, default=0, help="referenced chunks to mark .bad")
+    parser.add_argument("--no-namespaces", action="store_true",
+                        help="put every group in the root namespace")
+    parser.add_argument("--force", action="store_true",
+                        help="replace PATH if it is a demo datastore written by pbs-agent")
+
+
+def remove_previous_demo(path: str) -> None:
+    """Delete *path* only if pbs-agent wrote it (marker file present); refuse otherwise."""
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        if not os.listdir(path):
+            return
+        if os.path.isfile(os.path.join(path, DEMO_MARKER)):
+            shutil.rmtree(path)
+            return
+    raise ConfigError(f"{path}: exists and is not a demo datastore written by pbs-agent "
+                      f"(no {DEMO_MARKER}); refusing to replace it")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.force:
+        remove_previous_demo(args.path)
+    summary = build_demo(
+        args.path, vms=args.vms, cts=args.cts, days=args.days, change_rate=args.change_rate,
+        seed=args.seed, garbage=args.garbage, missing=args.missing, bad=args.bad,
+        namespaces=not args.no_namespaces, progress=sys.stderr.isatty(),
+    )
+    print(f"demo datastore {summary['path']}: {summary['groups']} groups, "
+          f"{summary['snapshots']} snapshots, {summary['chunk_files']} chunk files, "
+          f"{human_bytes(summary['logical_bytes'])} logical ({summary['seconds']} s)")
+    print(f"next: pbs-agent report {args.path}")
+    return 0

@@ -1,0 +1,88 @@
+"""`pbs-agent report PATH`: what deduplication really saves, per datastore and per group."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ..engine import DatastoreReport, scan_datastore
+from ..state import DEFAULT_STATE_DIR
+
+HELP = "dedup report of a datastore: totals, top groups by exclusive bytes (read-only)"
+UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="datastore directory")
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    parser.add_argument("--state-dir", metavar="DIR", default=DEFAULT_STATE_DIR,
+                        help=f"incremental state directory (default {DEFAULT_STATE_DIR})")
+    parser.add_argument("--top", metavar="N", type=int, default=10,
+                        help="groups to list in the human summary (default 10)")
+
+
+def human_bytes(n: int | float) -> str:
+    """IEC units like PBS (HumanByte): ``1.50 MiB``.
+
+    >>> human_bytes(1536 * 1024)
+    '1.50 MiB'
+    >>> human_bytes(512)
+    '512 B'
+    """
+    value, unit = float(n), 0
+    while abs(value) >= 1024 and unit < len(UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{int(value)} B" if unit == 0 else f"{value:.2f} {UNITS[unit]}"
+
+
+def _when(epoch: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch is not None else "-"
+
+
+def render(rep: DatastoreReport, top: int) -> str:
+    """The human summary: totals, then the *top* groups by exclusive bytes, then errors."""
+    d = rep.datastore
+    factor = f"{d.dedup_factor:.2f}" if d.dedup_factor is not None else "n/a"
+    lines = [
+        f"Datastore {d.path}",
+        f"  snapshots       {d.snapshots} in {len(rep.groups)} groups, "
+        f"{d.index_files} index files",
+        f"  logical data    {human_bytes(d.logical_bytes)}",
+        f"  on disk         {human_bytes(d.physical_bytes)} in {d.chunks_referenced} "
+        f"referenced chunks (dedup factor {factor})",
+        f"  chunk files     {d.chunks_on_disk}; garbage {d.garbage_chunks} "
+        f"({human_bytes(d.garbage_bytes)}), missing {d.missing_chunks}, bad {d.bad_chunks}",
+        "",
+    ]
+    shown = rep.groups[: max(top, 0)]
+    if shown:
+        lines.append(f"Top {len(shown)} groups by exclusive bytes (what deleting them frees):")
+        head = ("GROUP", "SNAPS", "LAST BACKUP", "REFERENCED", "EXCLUSIVE", "LAST NEW", "VERIFY")
+        rows = [head] + [(
+            g.name, str(g.snapshots), _when(g.last_backup_time),
+            human_bytes(g.referenced_bytes), human_bytes(g.exclusive_bytes),
+            human_bytes(g.last_new_bytes), g.last_verify_state,
+        ) for g in shown]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        for r in rows:
+            cells = [r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:],
+                                                                          strict=True)]
+            lines.append("  " + "  ".join(cells))
+    if rep.errors:
+        lines += ["", f"Problems ({len(rep.errors)}):"]
+        lines += [f"  {e.path}: {e.reason}" for e in rep.errors[:20]]
+        if len(rep.errors) > 20:
+            lines.append(f"  ... {len(rep.errors) - 20} more (see --json)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    rep = scan_datastore(args.path, state_dir=args.state_dir, progress=sys.stderr.isatty())
+    if args.json:
+        json.dump(rep.as_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render(rep, args.top))
+    return 0

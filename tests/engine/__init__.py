@@ -1,0 +1,1 @@
+"""Tests of the dedup engine, report and demo (issue 2)."""
