@@ -1,0 +1,1 @@
+"""pbs-fleet pyinfra deploys: reusable steps (``deploys.steps``), facts, operations, schema."""

@@ -1,0 +1,1 @@
+"""Custom pyinfra operations for the pbs-fleet deploys."""

@@ -1,0 +1,1 @@
+"""Reusable ``@deploy`` steps; each module registers its own inventory keys (deploys.schema)."""
