@@ -52,6 +52,12 @@ class CollectContext:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.parse_errors = 0
+        #: Set by :meth:`fail`: the run's metrics are kept but its success gauge is 0.
+        self.failure: str | None = None
+
+    def fail(self, reason: str) -> None:
+        """Mark the run failed while still returning metrics (e.g. ``pbs_api_up 0``)."""
+        self.failure = reason
 
     def parse_error(self, what: str) -> None:
         """Count one malformed input (task log line, sysfs value, tool output…)."""

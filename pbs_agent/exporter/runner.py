@@ -4,6 +4,8 @@ Each collector runs in its own thread every ``interval`` seconds. A finished run
 to exposition text once; a scrape only concatenates those texts with the agent's own metrics,
 so it never waits for disk. A run that raises turns ``pbs_agent_collector_success`` to 0 and
 drops that collector's series until it succeeds again; the other collectors are unaffected.
+A collector that calls :meth:`CollectContext.fail` keeps its series (``pbs_api_up 0``) but
+its success gauge is 0 too.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ class Runner:
         name = slot.collector.name
         try:
             text = render(slot.collector.collect(ctx))
-            ok = True
+            ok = ctx.failure is None
+            if not ok:
+                self._log_failure(slot, str(ctx.failure))
         except PbsAgentError as exc:
             text, ok = b"", False
             self._log_failure(slot, f"{exc}")
