@@ -8,7 +8,8 @@ series with ``datastore``, ``pool`` and ``device`` (the ``/dev/disk/by-id`` name
 
 Temperatures come from hwmon (nvme, drivetemp) first, else from ``smartctl -j -n standby``.
 smartctl is asked first so that a disk in STANDBY is never touched again (a drivetemp read
-could spin it up): it gets ``pbs_disk_standby 1`` and no temperature.
+could spin it up): it gets ``pbs_disk_standby 1`` and no temperature. Without smartctl
+answers the run is marked failed (``ctx.fail``) but still exports what sysfs and NVMe hwmon give.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class HardwareCollector(Collector):
         text = ctx.run_tool(["zpool", "status", "-P", "-p"])
         return {pool.name: pool for pool in parse_zpool_status(text, problems)}
 
-    def _read_disks(self, ctx: CollectContext, disks: list[str],
+    @staticmethod
+    def _read_disks(ctx: CollectContext, disks: list[str],
                     problems: list[str]) -> dict[str, DiskReading]:
         readings: dict[str, DiskReading] = {}
         failures: list[SourceError] = []
@@ -83,7 +85,7 @@ class HardwareCollector(Collector):
             report = _smart(ctx, disk, problems, failures)
             readings[disk] = _reading(ctx, disk, report, problems)
         if disks and len(failures) == len(disks):
-            raise SourceError("smartctl", f"no disk answered: {failures[0].reason}")
+            ctx.fail(f"smartctl: no disk answered: {failures[0]}")
         return readings
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SourceError, os_reason
+from ..pbsconfig import read_datastores
 from .blockdev import ByIdIndex, leaf_disks, name_of_devnum, name_of_devpath, whole_disk
 from .mounts import Mount, find_mount
 from .zpool import Pool
@@ -36,22 +36,11 @@ class DatastoreMount:
 
 def configured_datastores(settings_datastores: Mapping[str, Path],
                           config_dir: Path) -> dict[str, str]:
-    """Datastores given on the command line, else those of ``datastore.cfg``."""
+    """Datastores given on the command line, else the filesystem ones of ``datastore.cfg``."""
     if settings_datastores:
         return {name: str(path) for name, path in settings_datastores.items()}
-    cfg = config_dir / "datastore.cfg"
-    try:
-        text = cfg.read_text()
-    except OSError as exc:
-        raise SourceError(str(cfg), os_reason(exc)) from None
-    stores: dict[str, str] = {}
-    name = ""
-    for line in text.splitlines():
-        if match := re.match(r"^datastore:\s*(\S+)", line):
-            name = match.group(1)
-        elif name and (match := re.match(r"^\s+path\s+(\S.*)$", line)):
-            stores[name] = match.group(1).strip()
-    return stores
+    return {d.name: str(d.path) for d in read_datastores(config_dir)
+            if d.backend_type == "filesystem"}
 
 
 def datastore_mounts(stores: Mapping[str, str], mounts: list[Mount]) -> list[DatastoreMount]:
