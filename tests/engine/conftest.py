@@ -49,6 +49,8 @@ def reference_report(root: str) -> dict[str, Any]:
     bad_files: list[bytes] = []
     cdir = os.path.join(root, ".chunks")
     for d in sorted(os.listdir(cdir)) if os.path.isdir(cdir) else []:
+        if not os.path.isdir(os.path.join(cdir, d)):
+            continue
         for n in os.listdir(os.path.join(cdir, d)):
             p = os.path.join(cdir, d, n)
             if re.fullmatch(r"[0-9a-f]{64}", n) and n[:4] == d:
