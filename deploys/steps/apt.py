@@ -14,6 +14,7 @@ from pyinfra.operations.util import any_changed
 
 from deploys import schema, templates
 from deploys.operations.apt import pinned_keyring
+from deploys.steps.agent import AGENT_PACKAGES
 
 ENTERPRISE_URI = "https://enterprise.proxmox.com/debian/pbs"
 #: Published keyring per Debian codename; bookworm's SHA-512 is from the PBS documentation.
@@ -112,7 +113,7 @@ def sources(codename: str, pbs_major: int, keyring: str, data: dict[str, Any]) -
 
 def package_list(data: dict[str, Any]) -> list[str]:
     """The packages this node needs, minus the TEST-ONLY skip list."""
-    wanted = [*BASE_PACKAGES, *ZFS_MODULE_PACKAGES[data["zfs_module"]],
+    wanted = [*BASE_PACKAGES, *ZFS_MODULE_PACKAGES[data["zfs_module"]], *AGENT_PACKAGES,
               *data["apt_extra_packages"]]
     skip = set(data["test_only_skip_packages"])
     return [p for p in dict.fromkeys(wanted) if p not in skip]

@@ -1,0 +1,47 @@
+"""The order of things on a PBS node, and the hardening subset for a whole fleet."""
+
+from __future__ import annotations
+
+from pyinfra import host
+
+from deploys import schema
+from deploys.steps.agent import agent_step, listen_port
+from deploys.steps.apt import apt_step
+from deploys.steps.config_backup import config_backup_step
+from deploys.steps.nftables import nftables_step
+from deploys.steps.preflight import preflight
+from deploys.steps.sysctl import sysctl_step
+from deploys.steps.zfs import zfs_step
+
+#: Inventory groups whose hosts become PBS nodes (other hosts are left alone).
+PBS_GROUPS = ("pbs", "pbs_offsite")
+
+
+def is_pbs_node() -> bool:
+    """Is the current host in one of :data:`PBS_GROUPS`?"""
+    return any(group in PBS_GROUPS for group in host.groups)
+
+
+def pbs_node() -> None:
+    """Everything for a PBS node, in order. PBS configuration needs apt and zfs first."""
+    schema.validate(host)
+    if not is_pbs_node():
+        host.noop(f"not in groups {', '.join(PBS_GROUPS)}: not a PBS node")
+        return
+    survey = preflight()
+    apt_step(survey["codename"], survey["pbs_major"])
+    zfs_step()
+    sysctl_step(survey["mem_total_bytes"])
+    nftables_step(listen_port(schema.value(host, "agent_settings")))
+    # >>> PBS configuration (issue 4: deploys/pbs/) — insert its one call on the next line. <<<
+
+    agent_step()
+    config_backup_step()
+
+
+def harden() -> None:
+    """The hardening subset for any fleet host: sysctl and nftables (TLS/SSH: deploys/pbs)."""
+    schema.validate(host)
+    survey = preflight()
+    sysctl_step(survey["mem_total_bytes"])
+    nftables_step(listen_port(schema.value(host, "agent_settings")))

@@ -1,0 +1,33 @@
+"""Install the pbs_agent package tree shipped from the controller."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.facts.files import FileContents
+
+
+@operation()
+def agent_tree(tarball: str, digest: str, dest: str = "/usr/lib/pbs-agent"):
+    """Unpack *tarball* into *dest* unless ``dest/VERSION`` already names *digest*.
+
+    The tree is unpacked next to the old one and swapped in with one rename.
+
+    Example: ``agent_tree(name="pbs_agent", tarball="/tmp/pbs_agent-ab12.tar", digest="ab12…")``
+    """
+    installed = host.get_fact(FileContents, path=f"{dest}/VERSION")
+    if installed and installed[0].strip() == digest:
+        host.noop(f"pbs_agent {digest[:12]} already installed in {dest}")
+        return
+    staged = f"/tmp/pbs_agent-{digest[:16]}.tar"
+    yield FileUploadCommand(tarball, staged)
+    script = ('set -e; dest="$1"; tar="$2"; digest="$3"; mkdir -p "$dest"; '
+              'rm -rf "$dest/.new"; mkdir "$dest/.new"; tar -xf "$tar" -C "$dest/.new"; '
+              'rm -rf "$dest/pbs_agent.old"; '
+              'if [ -d "$dest/pbs_agent" ]; then mv "$dest/pbs_agent" "$dest/pbs_agent.old"; fi; '
+              'mv "$dest/.new/pbs_agent" "$dest/pbs_agent"; rm -rf "$dest/.new" '
+              '"$dest/pbs_agent.old" "$tar"; chmod -R u=rwX,go=rX "$dest"; '
+              'python3 -m compileall -q "$dest/pbs_agent" >/dev/null || true; '
+              'echo "$digest" > "$dest/VERSION"')
+    yield StringCommand("sh", "-c", QuoteString(script), "agent-tree", QuoteString(dest),
+                        QuoteString(staged), QuoteString(digest))

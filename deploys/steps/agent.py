@@ -1,0 +1,121 @@
+"""Agent: pbs_agent shipped from the controller, its config, user, hardened unit; node_exporter."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys import schema, templates
+from deploys.agent_package import AGENT_SOURCE, build_tarball
+from deploys.operations.agent import agent_tree
+from pbs_agent.exporter.base import DEFAULT_LISTEN_ADDRESS
+
+LIB_DIR = "/usr/lib/pbs-agent"
+CONFIG = "/etc/pbs-agent/config.toml"
+UNIT = "/etc/systemd/system/pbs-agent.service"
+USER = "pbs-agent"
+#: Debian packages the agent imports (pbs_agent must run on Debian 12's python3 with these).
+AGENT_PACKAGES = ["python3", "python3-zstandard", "python3-prometheus-client",
+                  "python3-cryptography", "python3-numpy", "python3-bcrypt"]
+NODE_EXPORTER_ARGS = [
+    "--collector.textfile.directory=/var/lib/prometheus/node-exporter",
+    "--collector.filesystem.mount-points-exclude=^/(dev|proc|run|sys|var/lib/docker/.+)($|/)",
+    "--no-collector.infiniband", "--no-collector.nfs", "--no-collector.nfsd",
+    "--no-collector.fibrechannel", "--no-collector.tapestats", "--no-collector.btrfs",
+    "--no-collector.xfs", "--no-collector.ipvs", "--no-collector.wifi",
+]
+
+
+def _settings_ok(settings: dict[str, Any]) -> str | None:
+    for key, val in settings.items():
+        if not re.fullmatch(r"[a-z0-9_.-]+", str(key)):
+            return f"setting name {key!r} is not a pbs-agent flag name (e.g. 'pbs.log-dir')"
+        if not isinstance(val, (str, int, float, bool)):
+            return f"setting {key!r}: value must be str, int, float or bool"
+    return None
+
+
+KEYS = schema.register(__name__, {
+    "agent_enabled": schema.Key(bool, default=True,
+                                doc="Install pbs-agent and run `pbs-agent serve`."),
+    "agent_settings": schema.Key(
+        dict, default={}, check=_settings_ok,
+        doc="pbs-agent config-file keys (flag names without dashes, e.g. "
+            "`{'web.listen-address': ':9797', 'collector.api': True}`), written to " + CONFIG
+            + ". The listen port also opens the firewall for Prometheus hosts."),
+    "agent_datastores": schema.Key(
+        (dict, type(None)), default=None, item=str,
+        doc="Datastore name → path for the agent (read-only in its unit). Default: every "
+            "datastore of `zfs_pools` at /mnt/datastore/<name>."),
+    "node_exporter_args": schema.Key(list, default=NODE_EXPORTER_ARGS, item=str,
+                                     doc="Flags for prometheus-node-exporter."),
+})
+
+
+def listen_port(settings: dict[str, Any]) -> int:
+    """TCP port of the agent's exporter (``web.listen-address``, default :9797)."""
+    address = str(settings.get("web.listen-address", DEFAULT_LISTEN_ADDRESS))
+    return int(address.rsplit(":", 1)[1])
+
+
+def datastores(explicit: dict[str, str] | None, pools: list[dict[str, Any]]) -> dict[str, str]:
+    """The agent's datastores: explicit mapping, else those of the ZFS pools."""
+    if explicit is not None:
+        return dict(explicit)
+    return {s: f"/mnt/datastore/{s}" for p in pools for s in p.get("datastores", [])}
+
+
+def serve_available(source: Path = AGENT_SOURCE) -> bool:
+    """Does this checkout's agent have ``pbs-agent serve``? (Unit stays disabled if not.)"""
+    return (source / "commands" / "serve.py").is_file()
+
+
+@deploy("Agent")
+def agent_step() -> None:
+    """pbs_agent tree + wrapper + config + user + unit; node_exporter flags and service."""
+    settings = schema.value(host, "agent_settings")
+    stores = datastores(schema.value(host, "agent_datastores"), schema.value(host, "zfs_pools"))
+    _node_exporter(schema.value(host, "node_exporter_args"))
+    if not schema.value(host, "agent_enabled"):
+        return
+    tarball, digest = build_tarball()
+    agent_tree(name="pbs_agent package (shipped from the controller)", tarball=str(tarball),
+               digest=digest, dest=LIB_DIR)
+    files.put(name="/usr/bin/pbs-agent wrapper", dest="/usr/bin/pbs-agent", mode="755",
+              src=templates.render_io("agent/pbs-agent.j2", lib_dir=LIB_DIR))
+    server.group(name=f"Group {USER}", group=USER, system=True)
+    server.user(name=f"User {USER} (group backup)", user=USER, group=USER, groups=["backup"],
+                system=True, home="/var/lib/pbs-agent", create_home=False,
+                shell="/usr/sbin/nologin")
+    files.directory(name="/etc/pbs-agent", path="/etc/pbs-agent", mode="755")
+    config = files.put(name=f"Agent config {CONFIG}", dest=CONFIG, mode="640", group=USER,
+                       src=templates.render_io("agent/config.toml.j2", settings=settings,
+                                               datastores=stores))
+    unit = files.put(name="pbs-agent.service (hardened)", dest=UNIT, mode="644",
+                     src=templates.render_io("agent/pbs-agent.service.j2", user=USER,
+                                             config=CONFIG,
+                                             readonly_paths=sorted(stores.values())))
+    systemd.daemon_reload(name="systemd daemon-reload for pbs-agent", _if=unit.did_change)
+    if serve_available():
+        systemd.service(name="pbs-agent.service enabled and running", service="pbs-agent",
+                        running=True, enabled=True)
+        systemd.service(name="Restart pbs-agent after changes", service="pbs-agent",
+                        restarted=True, _if=any_changed(config, unit))
+
+
+def _node_exporter(args: list[str]) -> None:
+    defaults = files.put(name="prometheus-node-exporter flags",
+                         dest="/etc/default/prometheus-node-exporter", mode="644",
+                         src=templates.render_io("node_exporter/prometheus-node-exporter.j2",
+                                                 args=args))
+    systemd.service(name="prometheus-node-exporter enabled and running",
+                    service="prometheus-node-exporter", running=True, enabled=True)
+    systemd.service(name="Restart prometheus-node-exporter after flag changes",
+                    service="prometheus-node-exporter", restarted=True,
+                    _if=defaults.did_change)
