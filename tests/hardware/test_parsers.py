@@ -1,0 +1,218 @@
+"""The readers behind the collectors: smartctl JSON (real captures), zpool status, mountinfo,
+ipmitool, sysfs block devices and hwmon. Malformed input is reported, never a crash."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pbs_agent.hw.blockdev import ByIdIndex, controller_mode, leaf_disks, whole_disk
+from pbs_agent.hw.hwmon import disk_hwmon, read_temperature
+from pbs_agent.hw.ipmi import parse_sdr_temperatures
+from pbs_agent.hw.mounts import find_mount, parse_mountinfo
+from pbs_agent.hw.smart import parse_smartctl_json
+from pbs_agent.hw.zpool import parse_count, parse_zpool_status
+
+from .hosttree import FIXTURES
+from .ttar import extract
+
+SMART = FIXTURES / "smartctl"
+
+# capture -> (temperature °C, wearout ratio); wear attributes are "life left" percentages.
+SMART_EXPECTED = {
+    "nvme-intel-p4510-1t-73pct-used": (36, 0.73),
+    "nvme-samsung-pm9a1-1t-16pct-used": (29, 0.16),
+    "nvme-crucial-p2-250g": (26, 0.0),
+    "sata-ssd-intel-s4510-media-wearout": (30, 0.0),      # Media_Wearout_Indicator 100
+    "sata-ssd-kingston-a400-life-left": (38, 0.02),       # SSD_Life_Left 98, not Flash_Writes
+    "sata-ssd-micron-5300-lifetime-remain": (24, 0.0),    # Percent_Lifetime_Remain 100
+    "sata-ssd-samsung-pm883-wear-leveling": (24, 0.01),   # Wear_Leveling_Count 99, not 202
+    "sata-ssd-samsung-sm843t-wear-leveling": (27, 0.09),  # Wear_Leveling_Count 91
+    "sata-hdd-seagate-exos-x16": (26, None),
+    "sata-hdd-hgst-7k4000-exit64": (26, None),
+    "sas-hdd-hitachi-600g": (26, None),
+}
+
+
+@pytest.mark.parametrize("capture", sorted(SMART_EXPECTED))
+def test_smartctl_captures(capture: str) -> None:
+    report = parse_smartctl_json((SMART / f"{capture}.json").read_text())
+    temperature, wearout = SMART_EXPECTED[capture]
+    assert not report.standby and report.opened
+    assert report.temperature_celsius == temperature
+    assert report.wearout_ratio == (pytest.approx(wearout) if wearout is not None else None)
+    assert report.model
+
+
+def test_smartctl_standby_capture_has_no_readings() -> None:
+    report = parse_smartctl_json((SMART / "sata-hdd-standby-nocheck.json").read_text())
+    assert report.standby and report.temperature_celsius is None and report.model is None
+
+
+def test_smartctl_standby_from_message_alone() -> None:
+    text = ('{"smartctl": {"exit_status": 2, "messages": [{"string": '
+            '"Device is in STANDBY mode, exit(2)", "severity": "information"}]}}')
+    assert parse_smartctl_json(text).standby
+
+
+def test_smartctl_open_failure() -> None:
+    report = parse_smartctl_json((SMART / "megaraid-virtual-disk-open-failed.json").read_text())
+    assert not report.standby and not report.opened and report.model is None
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"device": {}}', '{"smartctl": 3}'])
+def test_smartctl_not_smartctl_json(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_smartctl_json(text)
+
+
+def test_smartctl_wrong_types_are_ignored() -> None:
+    text = ('{"smartctl": {"exit_status": 0}, "temperature": {"current": "hot"}, '
+            '"nvme_smart_health_information_log": {"percentage_used": true}}')
+    report = parse_smartctl_json(text)
+    assert report.temperature_celsius is None and report.wearout_ratio is None
+
+
+def test_zpool_status_fixture_trees() -> None:
+    problems: list[str] = []
+    rpool, tank = parse_zpool_status((FIXTURES / "zpool" / "online.txt").read_text(), problems)
+    assert problems == []
+    assert (rpool.name, tank.name, tank.state) == ("rpool", "tank", "ONLINE")
+    assert [(v.section, v.depth) for v in tank.leaves()] == [
+        ("data", 4), ("data", 4), ("special", 2), ("logs", 2), ("spares", 2)]
+    assert tank.leaves()[-1].errors is None and tank.leaves()[-1].state == "AVAIL"
+
+
+def test_zpool_status_missing_device() -> None:
+    problems: list[str] = []
+    (tank,) = parse_zpool_status((FIXTURES / "zpool" / "degraded.txt").read_text(), problems)
+    missing = next(v for v in tank.vdevs if v.state == "UNAVAIL")
+    assert missing.former_path.endswith("ata-TOSHIBA_MG08ACA16TE_X1B0A001FVGG-part1")
+    assert problems == []
+
+
+def test_zpool_status_malformed_pieces_are_reported() -> None:
+    text = ("garbage before\n  pool: tank\n state: ONLINE\n  scan: frobnicated on Monday\n"
+            "config:\n\n\tNAME STATE READ WRITE CKSUM\n\ttank ONLINE 0 x 0\n\tlonely\n\n"
+            "errors: something odd\n")
+    problems: list[str] = []
+    (pool,) = parse_zpool_status(text, problems)
+    assert pool.state == "ONLINE" and pool.vdevs == []
+    assert len(problems) == 5, problems
+
+
+@pytest.mark.parametrize(("text", "value"), [("0", 0), ("17", 17), ("1.2K", 1200), ("3M", 3e6)])
+def test_zpool_counts(text: str, value: int) -> None:
+    assert parse_count(text) == value
+
+
+def test_no_pools() -> None:
+    problems: list[str] = []
+    assert parse_zpool_status("", problems) == [] and problems == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("pool:stae \tscanrubdg0123456789.%KMT\n/-")),
+               max_size=300))
+def test_zpool_status_never_crashes(text: str) -> None:
+    parse_zpool_status(text, [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_ipmitool_and_mountinfo_never_crash(text: str) -> None:
+    parse_sdr_temperatures(text, [])
+    parse_mountinfo(text, [])
+
+
+def test_mountinfo_escapes_and_longest_prefix() -> None:
+    problems: list[str] = []
+    mounts = parse_mountinfo(
+        "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"
+        "2 1 8:17 / /mnt/back\\040up rw shared:2 - xfs /dev/sdb1 rw\n"
+        "3 1 8:33 / /mnt/back rw - ext4 /dev/sdc1 rw\n"
+        "4 1 8:49 / /mnt/back rw - ext4 /dev/sdd1 rw\n"
+        "broken line\n", problems)
+    assert len(problems) == 1
+    assert find_mount(mounts, "/mnt/back up/store").source == "/dev/sdb1"
+    assert find_mount(mounts, "/mnt/back/store").source == "/dev/sdd1"  # over-mount wins
+    assert find_mount(mounts, "/mnt/backup").source == "/dev/sda1"
+
+
+def test_ipmitool_sdr() -> None:
+    problems: list[str] = []
+    text = ((FIXTURES / "ipmitool" / "dell-r740-sdr-temperature.txt").read_text()
+            + "01-Inlet Ambient | 01h | ok  | 55.1 | 21.5 degrees C\n"
+            + "Broken line without pipes\nCPU Temp | 01h | ok | 3.1 | hot\n")
+    readings = parse_sdr_temperatures(text, problems)
+    assert [(r.sensor, r.celsius) for r in readings if r.is_inlet] == [
+        ("Inlet Temp", 23.0), ("01-Inlet Ambient", 21.5)]
+    assert len(readings) == 5 and len(problems) == 2
+
+
+def test_controller_modes() -> None:
+    assert [controller_mode(d) for d in ("mpt3sas", "mpt2sas", "megaraid_sas", "ahci", "nvme",
+                                         "hpsa")] == ["it", "it", "raid", "direct", "direct",
+                                                      "unknown"]
+
+
+def test_stacked_block_devices(tmp_path: Path) -> None:
+    """dm-0 (LVM) on sdb2 and sdc1 -> physical disks sdb and sdc."""
+    devices = tmp_path / "sys" / "devices"
+    block = tmp_path / "sys" / "class" / "block"
+    block.mkdir(parents=True)
+    for disk, part in (("sdb", "sdb2"), ("sdc", "sdc1")):
+        (devices / disk / part).mkdir(parents=True)
+        (devices / disk / part / "partition").write_text("1\n")
+        os.symlink(devices / disk, block / disk)
+        os.symlink(devices / disk / part, block / part)
+    (devices / "dm-0" / "slaves").mkdir(parents=True)
+    os.symlink(devices / "dm-0", block / "dm-0")
+    for part in ("sdb2", "sdc1"):
+        os.symlink(block / part, devices / "dm-0" / "slaves" / part)
+    assert whole_disk(tmp_path / "sys", "sdb2") == "sdb"
+    assert leaf_disks(tmp_path / "sys", "dm-0") == ["sdb", "sdc"]
+
+
+def test_by_id_preference(tmp_path: Path) -> None:
+    by_id = tmp_path / "disk" / "by-id"
+    by_id.mkdir(parents=True)
+    for name, target in (("wwn-0x5000c500aaaa0001", "sda"), ("ata-X_1", "sda"),
+                         ("ata-X_1-part1", "sda1"), ("nvme-eui.0100", "nvme0n1"),
+                         ("nvme-INTEL_Y_2", "nvme0n1"), ("scsi-35000c500bbbb0001", "sdb"),
+                         ("scsi-SSEAGATE_ST600_Z", "sdb")):
+        os.symlink(f"../../{target}", by_id / name)
+    index = ByIdIndex(tmp_path)
+    assert index.name("sda") == "ata-X_1"
+    assert index.name("sda", hint="wwn-0x5000c500aaaa0001") == "wwn-0x5000c500aaaa0001"
+    assert index.name("nvme0n1") == "nvme-INTEL_Y_2"
+    assert index.name("sdb") == "scsi-SSEAGATE_ST600_Z"
+    assert index.name("sdz") == "sdz"
+
+
+def test_nvme_hwmon_in_real_capture_and_older_kernel_layout(tmp_path: Path) -> None:
+    extract(FIXTURES / "hwmon" / "node-exporter-sys-hwmon-subset.ttar", tmp_path)
+    sys = tmp_path / "sys"
+    ctrl = sys / "devices" / "pci0000:00/0000:00:02.1/0000:01:00.0/nvme/nvme0"
+    (ctrl / "nvme0n1").mkdir()
+    os.symlink("../../nvme0", ctrl / "nvme0n1" / "device")
+    (sys / "class" / "block").mkdir()
+    os.symlink(ctrl / "nvme0n1", sys / "class" / "block" / "nvme0n1")
+    hwmon, chip = disk_hwmon(sys, "nvme0n1")
+    assert chip == "nvme" and read_temperature(hwmon) == 43.85
+    # kernels 5.5-5.x: hwmon on the PCI function, not on the controller
+    (ctrl.parent.parent / "hwmon").mkdir()
+    os.rename(ctrl / "hwmon3", ctrl.parent.parent / "hwmon" / "hwmon3")
+    hwmon, chip = disk_hwmon(sys, "nvme0n1")
+    assert chip == "nvme" and read_temperature(hwmon) == 43.85
+
+
+@pytest.mark.parametrize("raw", ["abc", "999999999", ""])
+def test_hwmon_bad_values(tmp_path: Path, raw: str) -> None:
+    (tmp_path / "temp1_input").write_text(raw)
+    with pytest.raises(ValueError):
+        read_temperature(tmp_path)
