@@ -324,6 +324,8 @@ def _didx_prefixes(data: bytes, path: str) -> IndexPrefixes:
     area = len(data) - INDEX_HEADER_SIZE
     if area % DYNAMIC_ENTRY_SIZE:
         raise FormatError(path, f"entry area of {area} bytes is not a multiple of 40")
+    if area == 0:
+        return IndexPrefixes("didx", 0, np.zeros(0, np.uint64))
     ends = np.frombuffer(data, dtype="<u8", offset=INDEX_HEADER_SIZE)[::5]
     if len(ends) > 1:
         drops = np.flatnonzero(ends[1:] < ends[:-1])
