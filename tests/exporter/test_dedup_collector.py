@@ -1,0 +1,95 @@
+"""The dedup collector: engine report → metrics, group cap, failures per datastore."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pbs_agent.collectors.dedup import OTHER, DedupCollector, cap_groups, configured_datastores
+from pbs_agent.demo import build_demo
+from pbs_agent.engine import scan_datastore
+from pbs_agent.errors import SourceError
+from pbs_agent.exporter.base import CollectContext, Settings
+
+from .conftest import collect, value
+from .scenario import build_tree
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "ds"
+    build_demo(str(path), vms=3, cts=2, days=3, seed=7, garbage=3, missing=1, bad=1)
+    return path
+
+
+def _group(bid: str, excl: int, **kw: object) -> dict:
+    return {"namespace": "", "backup_type": "vm", "backup_id": bid, "exclusive_bytes": excl,
+            "snapshots": 2, "referenced_bytes": excl * 2, "last_new_bytes": 1,
+            "last_logical_bytes": 10, "last_backup_time": int(excl), **kw}
+
+
+def test_cap_groups_sums_the_rest() -> None:
+    groups = [_group(str(i), i * 100) for i in range(1, 6)]
+    capped = cap_groups(groups, 2)
+    assert [g["backup_id"] for g in capped] == ["5", "4", OTHER]
+    other = capped[-1]
+    assert other["exclusive_bytes"] == 600 and other["snapshots"] == 6
+    assert other["referenced_bytes"] == 1200 and other["last_backup_time"] == 300
+    assert cap_groups(groups, 5) == sorted(groups, key=lambda g: -g["exclusive_bytes"])
+
+
+def test_metrics_match_the_engine_report(demo: Path, tmp_path: Path) -> None:
+    s = Settings(datastores={"demo": demo}, state_dir=tmp_path / "state")
+    smp, _ = collect(DedupCollector(), s)
+    report = scan_datastore(str(demo), state_dir=str(tmp_path / "state")).as_dict()
+    ds = report["datastore"]
+    for metric, key in (("logical_bytes", "logical_bytes"), ("physical_bytes", "physical_bytes"),
+                        ("garbage_bytes", "garbage_bytes"), ("missing_chunks", "missing_chunks"),
+                        ("bad_chunks", "bad_chunks"), ("snapshots", "snapshots")):
+        assert value(smp, f"pbs_datastore_{metric}", datastore="demo") == ds[key]
+    assert ds["missing_chunks"] >= 1 and ds["bad_chunks"] >= 1 and ds["garbage_bytes"] > 0
+    assert value(smp, "pbs_datastore_dedup_factor", datastore="demo") == pytest.approx(
+        ds["dedup_factor"])
+    for g in report["groups"]:
+        labels = {"datastore": "demo", "namespace": g["namespace"],
+                  "backup_type": g["backup_type"], "backup_id": g["backup_id"]}
+        assert value(smp, "pbs_group_exclusive_bytes", **labels) == g["exclusive_bytes"]
+        assert value(smp, "pbs_group_last_verify_state", state=g["last_verify_state"],
+                     **labels) == 1
+        states = [value(smp, "pbs_group_last_verify_state", state=st, **labels)
+                  for st in ("ok", "failed", "none")]
+        assert sorted(states) == [0, 0, 1]
+        assert value(smp, "pbs_group_info", owner=g["owner"], comment=g["comment"] or "",
+                     **labels) == 1
+
+
+def test_group_cap_bounds_cardinality(demo: Path, tmp_path: Path) -> None:
+    s = Settings(datastores={"demo": demo}, state_dir=tmp_path / "state", max_groups=2)
+    smp, _ = collect(DedupCollector(), s)
+    report = scan_datastore(str(demo), state_dir=str(tmp_path / "state")).as_dict()
+    rows = [k for k in smp if k[0] == "pbs_group_exclusive_bytes"]
+    assert len(rows) == 3
+    other = {"datastore": "demo", "namespace": "", "backup_type": "", "backup_id": OTHER}
+    rest = sorted(report["groups"], key=lambda g: -g["exclusive_bytes"])[2:]
+    assert value(smp, "pbs_group_exclusive_bytes", **other) == sum(
+        g["exclusive_bytes"] for g in rest)
+    assert not any(k[0] == "pbs_group_info" and ("backup_id", OTHER) in k[1] for k in smp)
+
+
+def test_one_bad_datastore_keeps_the_others(demo: Path, tmp_path: Path) -> None:
+    s = Settings(datastores={"demo": demo, "gone": tmp_path / "missing"},
+                 state_dir=tmp_path / "state")
+    smp, _ = collect(DedupCollector(), s)
+    assert value(smp, "pbs_datastore_scan_success", datastore="demo") == 1
+    assert value(smp, "pbs_datastore_scan_success", datastore="gone") == 0
+    only_bad = replace(s, datastores={"gone": tmp_path / "missing"})
+    with pytest.raises(SourceError):
+        list(DedupCollector().collect(CollectContext(only_bad)))
+
+
+def test_datastores_from_cfg_skip_s3(tmp_path: Path) -> None:
+    tree = build_tree(tmp_path / "host")
+    stores = configured_datastores(CollectContext(Settings(config_dir=tree["etc"])))
+    assert sorted(stores) == ["store1", "store2", "usb1"]
