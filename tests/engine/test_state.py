@@ -72,7 +72,9 @@ def test_new_snapshot_reads_only_its_index(small_demo: str, tmp_path: Path) -> N
 
 def test_recent_changes_are_never_trusted_from_state(small_demo: str, tmp_path: Path) -> None:
     """A chunk dir changed less than 2 s ago is listed again on the next scan."""
-    _scan(small_demo, tmp_path / "st")  # the copy is fresh: dirs are recent
+    for d in glob.glob(os.path.join(small_demo, ".chunks", "*")):
+        os.utime(d)  # changed just now
+    _scan(small_demo, tmp_path / "st")
     again = _scan(small_demo, tmp_path / "st")
     assert not again.scan.result_cached and again.scan.chunk_dirs_listed > 0
     cdir = sorted(glob.glob(os.path.join(small_demo, ".chunks", "*")))[0]
