@@ -152,6 +152,7 @@ def test_openssl_conf_min_protocol_is_not_undone_by_the_mozilla_option_bits(
 
 def test_node_changes_are_minimal_and_idempotent() -> None:
     sets, deletes = tls.node_changes("tls13", {})
+    assert deletes == []
     assert sets == {"ciphers-tls-1.2": tls.UNNEGOTIABLE_TLS12,
                     "ciphers-tls-1.3": tls.STRONG_TLS13}
     assert tls.node_changes("tls13", sets) == ({}, [])
