@@ -1,0 +1,51 @@
+"""``missing-chunks``: referenced chunks missing or only left as ``.bad`` ("Chunk not found")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import PbsAgentError
+from .model import Check, DoctorEnv, Verdict
+
+ID = "missing-chunks"
+
+
+def _state_dir(env: DoctorEnv) -> str | None:
+    d = env.settings.state_dir
+    return str(d) if os.path.isdir(d) and os.access(d, os.W_OK) else None
+
+
+def _store(name: str, root: Path, env: DoctorEnv) -> tuple[Verdict, str, str]:
+    from ..engine import scan_datastore
+
+    try:
+        report = scan_datastore(str(root), state_dir=_state_dir(env))
+    except PbsAgentError as exc:
+        return Verdict.FAIL, f"{name}: cannot scan: {exc}", "check the datastore path and mount"
+    broken = [g for g in report.groups if g.missing_chunks or g.bad_chunks]
+    if not broken:
+        t = report.datastore
+        note = f", {len(report.errors)} unreadable files" if report.errors else ""
+        verdict = Verdict.WARN if report.errors else Verdict.OK
+        return verdict, (f"{name}: all {t.chunks_referenced} referenced chunks present in "
+                         f"{t.snapshots} snapshots{note}"), ""
+    parts = [f"{g.name}: {g.missing_chunks} missing, {g.bad_chunks} bad" for g in broken]
+    missing = any(g.missing_chunks for g in broken)
+    first = broken[0]
+    fix = (f"proxmox-backup-manager verify {name}; the next backup of {first.name} re-uploads "
+           f"the chunks (snapshots referencing them cannot be restored until then)")
+    return (Verdict.FAIL if missing else Verdict.WARN), f"{name}: " + "; ".join(parts), fix
+
+
+def check(env: DoctorEnv) -> Check:
+    stores = env.datastores()
+    if not stores:
+        return Check(ID, Verdict.WARN, "no datastore configured", "pass --datastore NAME=PATH")
+    verdict, evidence, fix = Verdict.OK, [], ""
+    for name, root in stores.items():
+        v, ev, fx = _store(name, Path(root), env)
+        verdict = max(verdict, v)
+        evidence.append(ev)
+        fix = fix or fx
+    return Check(ID, verdict, "; ".join(evidence), fix)

@@ -1,0 +1,114 @@
+"""The result of one doctor check and the environment every check reads from."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError, PbsAgentError
+from ..exporter.base import CollectContext, Settings
+
+
+class Verdict(enum.IntEnum):
+    """Ordered by severity; the exit code of ``doctor`` is the worst verdict's value."""
+
+    OK = 0
+    WARN = 1
+    FAIL = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: what was looked at, what it means, and the one-line fix (if any)."""
+
+    id: str
+    verdict: Verdict
+    evidence: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"id": self.id, "verdict": self.verdict.label, "evidence": self.evidence,
+                "fix": self.fix}
+
+
+def worst(verdicts: list[Verdict]) -> Verdict:
+    return max(verdicts, default=Verdict.OK)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """HOST[:PORT] from the command line."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, default_port: int) -> Endpoint:
+        host, port = text, default_port
+        if text.startswith("["):  # [v6]:port
+            host, _, rest = text[1:].partition("]")
+            if rest.startswith(":"):
+                port = _port(rest[1:], text)
+        elif text.count(":") == 1:
+            host, _, p = text.partition(":")
+            port = _port(p, text)
+        if not host:
+            raise ConfigError(f"{text!r}: expected HOST[:PORT]")
+        return cls(host, port)
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"{whole!r}: port must be 1..65535")
+    return int(text)
+
+
+@dataclass
+class DoctorEnv:
+    """What the checks look at: settings (paths, datastores, tool fixtures) plus doctor flags."""
+
+    settings: Settings
+    pve_hosts: list[Endpoint] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # extra backup client addresses
+    proxy_port: int = 8007
+    proxy_host: str = "127.0.0.1"
+    modules_dir: Path = Path("/lib/modules")
+    latency_warn_ms: float = 10.0
+    gc_max_age_days: float = 8.0
+    now: float = field(default_factory=time.time)
+    _datastores: Mapping[str, Path] | None = None
+
+    @property
+    def ctx(self) -> CollectContext:
+        return CollectContext(self.settings)
+
+    def datastores(self) -> Mapping[str, Path]:
+        """``--datastore`` flags, else the datastores of ``<config-dir>/datastore.cfg``."""
+        if self._datastores is None:
+            stores = dict(self.settings.datastores)
+            if not stores:
+                from ..pbsconfig import read_datastores
+
+                try:
+                    stores = {d.name: d.path for d in read_datastores(self.settings.config_dir)}
+                except PbsAgentError:
+                    stores = {}
+            self._datastores = stores
+        return self._datastores
+
+    def read(self, path: Path) -> str | None:
+        """A small text file's contents, or None if it does not exist / cannot be read."""
+        try:
+            return path.read_text()
+        except (OSError, UnicodeDecodeError):
+            return None

@@ -1,0 +1,219 @@
+"""``zfs-pool`` ("ZFS pool suspended"), ``zfs-module`` and ``memory-arc``.
+
+zfs-pool: ``zpool status -P -p`` state per pool (ONLINE ok, DEGRADED warn, anything else,
+such as SUSPENDED, FAULTED, UNAVAIL: fail), plus kernel log lines (``dmesg``, else
+``journalctl -k -b``) of SATA/SAS link resets or I/O timeouts naming the pool's disks.
+zfs-module: module loaded (``<procfs>/modules`` or ``<sysfs>/module/zfs``), ``dkms status``
+for the running kernel (``<procfs>/sys/kernel/osrelease``), headers under
+``<modules-dir>/<release>/build``. memory-arc: ``MemTotal`` against the ARC maximum
+(``arcstats c_max``, else ``zfs_arc_max``, else OpenZFS's Linux default of half the RAM):
+PBS wants 4 GiB for the OS and its daemons besides the ARC (warn below, fail below 2 GiB).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import SourceError
+from ..hw.blockdev import ByIdIndex, disk_device_dir
+from ..hw.topology import pool_disks
+from ..hw.zpool import Pool, parse_zpool_status
+from .model import Check, DoctorEnv, Verdict
+
+ID_POOL, ID_MODULE, ID_ARC = "zfs-pool", "zfs-module", "memory-arc"
+GiB = 1024**3
+
+_DISK_TROUBLE = re.compile(
+    r"hard resetting link|SATA link down|link is slow to respond|COMRESET failed|"
+    r"exception Emask|failed command|limiting SATA link speed|timing out command|"
+    r"I/O error|task abort|device reset|Medium Error|blk_update_request|"
+    r"DID_TIME_OUT|FAILED Result|command timeout|Device offlined", re.IGNORECASE)
+_STATE_VERDICT = {"ONLINE": Verdict.OK, "DEGRADED": Verdict.WARN}
+
+
+def _leaf_names(pool: Pool) -> set[str]:
+    """Kernel-ish names of the leaf vdevs from their paths alone (sdb1 -> sdb)."""
+    names = set()
+    for leaf in pool.leaves():
+        path = leaf.name if leaf.name.startswith("/") else leaf.former_path
+        base = re.sub(r"-part\d+$", "", path.rsplit("/", 1)[-1]) if path else ""
+        base = re.sub(r"^((?:sd|vd|xvd)[a-z]+)\d+$", r"\1", base)
+        base = re.sub(r"^(nvme\d+n\d+)p\d+$", r"\1", base)
+        if base:
+            names.add(base)
+    return names
+
+
+def disk_ids(pool: Pool, env: DoctorEnv) -> set[str]:
+    """Names the kernel log may use for the pool's disks: sdX, ataN, by-id names."""
+    sysfs, devfs = env.settings.sysfs, env.settings.devfs
+    ids = _leaf_names(pool)
+    for disk, by_id in pool_disks(pool, sysfs, devfs, ByIdIndex(devfs)):
+        ids.update(x for x in (disk, by_id) if x)
+        device = disk_device_dir(sysfs, disk)
+        port = re.search(r"/(ata\d+)/", str(device)) if device else None
+        if port:
+            ids.add(port.group(1))
+    return ids
+
+
+def kernel_log(env: DoctorEnv) -> tuple[str, str]:
+    """(source, text) of the kernel log: dmesg, else journalctl -k of this boot."""
+    for argv in (["dmesg"], ["journalctl", "-k", "-b", "--no-pager", "-q"]):
+        try:
+            return argv[0], env.ctx.run_tool(argv)
+        except SourceError:
+            continue
+    return "", ""
+
+
+def trouble_lines(text: str, ids: set[str], pool: str) -> list[str]:
+    """Kernel log lines of link resets / I/O timeouts naming one of *ids*, and ZFS I/O lines."""
+    if not ids:
+        return []
+    alt = "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+    who = re.compile(rf"(?<![\w-])(?:{alt})(?:\.\d+|p?\d+)?(?![\w-])")
+    zfs = re.compile(rf"zio pool={re.escape(pool)}\b|[Pp]ool '{re.escape(pool)}'")
+    return [line.strip() for line in text.splitlines()
+            if (_DISK_TROUBLE.search(line) and who.search(line)) or zfs.search(line)]
+
+
+def check_pool(env: DoctorEnv) -> Check:
+    try:
+        text = env.ctx.run_tool(["zpool", "status", "-P", "-p"])
+    except SourceError as exc:
+        return Check(ID_POOL, Verdict.OK, f"no ZFS pools ({exc})")
+    pools = parse_zpool_status(text, [])
+    if not pools:
+        return Check(ID_POOL, Verdict.OK, "no ZFS pools")
+    source, log = kernel_log(env)
+    verdict, parts, fix = Verdict.OK, [], ""
+    for pool in pools:
+        v = _STATE_VERDICT.get(pool.state, Verdict.FAIL)
+        lines = trouble_lines(log, disk_ids(pool, env), pool.name)
+        part = f"{pool.name}: {pool.state or 'unknown state'}"
+        if lines:
+            v = max(v, Verdict.WARN)
+            part += f", {len(lines)} {source} lines of link resets/I/O errors, " \
+                    f"last: {lines[-1][:160]!r}"
+        verdict = max(verdict, v)
+        parts.append(part)
+        if v == Verdict.FAIL:
+            fix = fix or (f"check cabling/controller/power of the disks of {pool.name}, then "
+                          f"zpool clear {pool.name}")
+        elif v == Verdict.WARN:
+            fix = fix or (f"zpool status -v {pool.name}; replace the failing disk "
+                          f"(zpool replace) or reseat its cable before the pool suspends")
+    return Check(ID_POOL, verdict, "; ".join(parts), fix)
+
+
+@dataclass(frozen=True)
+class DkmsEntry:
+    module: str
+    version: str
+    kernel: str
+    status: str
+
+
+def parse_dkms_status(text: str) -> list[DkmsEntry]:
+    """``zfs/2.1.11, 6.1.0-18-amd64, x86_64: installed`` (and the older ``zfs, 2.1.11, …``)."""
+    out = []
+    for line in text.splitlines():
+        head, sep, status = line.rpartition(":")
+        if not sep:
+            continue
+        fields = [f.strip() for f in head.split(",")]
+        if "/" in fields[0]:
+            module, _, version = fields[0].partition("/")
+            rest = fields[1:]
+        elif len(fields) >= 2:
+            module, version, rest = fields[0], fields[1], fields[2:]
+        else:
+            continue
+        out.append(DkmsEntry(module, version, rest[0] if rest else "", status.strip()))
+    return out
+
+
+def module_loaded(env: DoctorEnv) -> bool:
+    modules = env.read(env.settings.procfs / "modules") or ""
+    if any(line.split(" ", 1)[0] == "zfs" for line in modules.splitlines()):
+        return True
+    return (env.settings.sysfs / "module" / "zfs").is_dir()
+
+
+def check_module(env: DoctorEnv) -> Check:
+    release = (env.read(env.settings.procfs / "sys" / "kernel" / "osrelease") or "").strip()
+    loaded = module_loaded(env)
+    try:
+        dkms = [e for e in parse_dkms_status(env.ctx.run_tool(["dkms", "status"]))
+                if e.module == "zfs"]
+    except SourceError:
+        dkms = []
+    headers = (env.modules_dir / release / "build").exists() if release else False
+    built = [e for e in dkms if e.kernel == release and e.status == "installed"]
+    facts = (f"kernel {release or '?'}, module {'loaded' if loaded else 'not loaded'}, "
+             f"dkms zfs: {', '.join(f'{e.version}/{e.kernel}: {e.status}' for e in dkms) or 'none'}"
+             f", headers {'present' if headers else 'missing'}")
+    fix_build = (f"apt install linux-headers-{release or '$(uname -r)'} && dkms autoinstall "
+                 f"-k {release or '$(uname -r)'} && modprobe zfs")
+    if not loaded and not dkms:
+        return Check(ID_MODULE, Verdict.OK, f"ZFS not in use: {facts}")
+    if not loaded:
+        return Check(ID_MODULE, Verdict.FAIL, facts, fix_build)
+    if dkms and not built:
+        return Check(ID_MODULE, Verdict.WARN, f"{facts}: zfs not built by dkms for the "
+                     f"running kernel (a reboot keeps it, a new kernel may lose it)", fix_build)
+    if dkms and not headers:
+        return Check(ID_MODULE, Verdict.WARN, f"{facts}: dkms cannot rebuild zfs",
+                     f"apt install linux-headers-{release}")
+    return Check(ID_MODULE, Verdict.OK, facts)
+
+
+def _meminfo_total(env: DoctorEnv) -> int | None:
+    for line in (env.read(env.settings.procfs / "meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def arc_max(env: DoctorEnv, total: int) -> tuple[int | None, str]:
+    """(ARC maximum in bytes or None if ZFS is not loaded, where the number came from)."""
+    stats = env.read(env.settings.procfs / "spl" / "kstat" / "zfs" / "arcstats") or ""
+    for line in stats.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[0] == "c_max":
+            return int(f[2]), "arcstats c_max"
+    param = env.read(env.settings.sysfs / "module" / "zfs" / "parameters" / "zfs_arc_max")
+    if param is None:
+        return None, ""
+    value = int(param.strip() or 0)
+    return (value, "zfs_arc_max") if value else (total // 2, "default (half of RAM)")
+
+
+def _gib(n: float) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+def check_arc(env: DoctorEnv) -> Check:
+    total = _meminfo_total(env)
+    if total is None:
+        return Check(ID_ARC, Verdict.WARN, f"no MemTotal in {env.settings.procfs}/meminfo")
+    arc, source = arc_max(env, total)
+    low_ram = total < 4 * GiB
+    if arc is None:
+        verdict = Verdict.WARN if low_ram else Verdict.OK
+        return Check(ID_ARC, verdict, f"RAM {_gib(total)}, ZFS not loaded"
+                     + (" (PBS wants at least 4 GiB)" if low_ram else ""),
+                     "add memory: PBS needs 4 GiB plus 1 GiB per TiB of datastore"
+                     if low_ram else "")
+    rest = total - arc
+    evidence = f"RAM {_gib(total)}, ARC max {_gib(arc)} ({source}), {_gib(rest)} left"
+    target = max(total - 4 * GiB, total // 4)
+    fix = (f"echo {target} > /sys/module/zfs/parameters/zfs_arc_max and put "
+           f"'options zfs zfs_arc_max={target}' in /etc/modprobe.d/zfs.conf")
+    if rest < 2 * GiB:
+        return Check(ID_ARC, Verdict.FAIL, evidence + " for OS and PBS (< 2 GiB)", fix)
+    if rest < 4 * GiB:
+        return Check(ID_ARC, Verdict.WARN, evidence + " for OS and PBS (< 4 GiB)", fix)
+    return Check(ID_ARC, Verdict.OK, evidence)
