@@ -15,8 +15,6 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
 from .. import __version__
 from ..errors import ConfigError
 from .runner import Runner
@@ -24,6 +22,8 @@ from .webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
+#: The text format generate_latest writes (newer prometheus_client versions call it 1.0.0).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -101,7 +101,7 @@ class Handler(BaseHTTPRequestHandler):
             handler()
 
     def _metrics(self) -> None:
-        self._send(200, self.server.runner.exposition(), CONTENT_TYPE_LATEST)
+        self._send(200, self.server.runner.exposition(), CONTENT_TYPE)
 
     def _healthy(self) -> None:
         self._send(200, b"OK\n", "text/plain; charset=utf-8")
