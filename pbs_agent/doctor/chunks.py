@@ -1,4 +1,9 @@
-"""``missing-chunks``: referenced chunks missing or only left as ``.bad`` ("Chunk not found")."""
+"""``missing-chunks``: referenced chunks missing or only left as ``.bad`` ("Chunk not found").
+
+Per group, from the dedup engine. A chunk that verify renamed to ``.bad`` is a warning (it
+was caught, and the next backup of the group uploads it again); a chunk gone without a
+trace is a failure.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +36,13 @@ def _store(name: str, root: Path, env: DoctorEnv) -> tuple[Verdict, str, str]:
         return verdict, (f"{name}: all {t.chunks_referenced} referenced chunks present in "
                          f"{t.snapshots} snapshots{note}"), ""
     parts = [f"{g.name}: {g.missing_chunks} missing, {g.bad_chunks} bad" for g in broken]
-    missing = any(g.missing_chunks for g in broken)
+    # the engine counts a chunk left only as <digest>.N.bad as missing too; a chunk missing
+    # without a .bad copy vanished silently (not caught by verify): that is the failure
+    vanished = any(g.missing_chunks > g.bad_chunks for g in broken)
     first = broken[0]
     fix = (f"proxmox-backup-manager verify {name}; the next backup of {first.name} re-uploads "
            f"the chunks (snapshots referencing them cannot be restored until then)")
-    return (Verdict.FAIL if missing else Verdict.WARN), f"{name}: " + "; ".join(parts), fix
+    return (Verdict.FAIL if vanished else Verdict.WARN), f"{name}: " + "; ".join(parts), fix
 
 
 def check(env: DoctorEnv) -> Check:
