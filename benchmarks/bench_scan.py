@@ -1,0 +1,271 @@
+#!/usr/bin/env python3
+"""Benchmark the dedup scan on a large synthetic datastore (issue 2 §6).
+
+Builds (once, reused while its parameters match) a datastore of sparse chunk files in all
+65536 chunk directories plus fixed/dynamic index files of many snapshots, then measures on
+the same tree, each scan in a fresh process:
+
+* ``find .chunks -type f -printf '%s\\n'`` (the baseline) vs a cold scan (no state);
+* a rescan with nothing changed (persisted state) and after one new backup;
+* peak memory of the cold scan (tracemalloc: Python + numpy buffers) per referenced chunk.
+
+Full size (about 10 minutes to build on a slow disk, 80 MB of state, ~330 MB of indexes):
+    .venv/bin/python benchmarks/bench_scan.py --root /work/benchdata/ds
+Quick smoke:
+    .venv/bin/python benchmarks/bench_scan.py --root /tmp/bench-small --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from pbs_agent import formats as f
+
+MARKER = ".bench-params.json"
+DAY = 86400
+START = 1717200000
+
+
+def _params(args: argparse.Namespace) -> dict:
+    return {"groups": args.groups, "snapshots_per_group": args.snapshots // args.groups,
+            "base_chunks": args.base_chunks, "change": args.change, "garbage": args.garbage,
+            "version": 1}
+
+
+def _mkdirs(root: str) -> None:
+    cdir = os.path.join(root, ".chunks")
+    os.makedirs(cdir, mode=0o750)
+    fd = os.open(cdir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for i in range(1 << 16):
+            os.mkdir(f"{i:04x}", 0o750, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _write_chunks(root: str, prefixes: np.ndarray, rng: np.random.Generator) -> bytes:
+    """One sparse file per digest (random tail bytes), sized like compressed 4 MiB chunks."""
+    digests = np.empty((len(prefixes), 4), dtype=">u8")
+    digests[:, 0] = prefixes
+    digests[:, 1:] = rng.integers(0, 2**63, size=(len(prefixes), 3), dtype=np.uint64)
+    sizes = rng.integers(300_000, 4_200_000, size=len(prefixes))
+    raw = digests.tobytes()
+    cdir = os.path.join(root, ".chunks")
+    dfds: dict[str, int] = {}
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        for i in range(len(prefixes)):
+            hx = raw[i * 32 : i * 32 + 32].hex()
+            dfd = dfds.get(hx[:4])
+            if dfd is None:
+                dfd = dfds[hx[:4]] = os.open(os.path.join(cdir, hx[:4]), os.O_RDONLY)
+            fd = os.open(hx, flags, 0o644, dir_fd=dfd)
+            os.ftruncate(fd, int(sizes[i]))
+            os.close(fd)
+            if i % 100_000 == 0:
+                print(f"  chunks {i}/{len(prefixes)}", file=sys.stderr, flush=True)
+    finally:
+        for dfd in dfds.values():
+            os.close(dfd)
+    return raw
+
+
+def build(root: str, p: dict) -> dict:
+    """Write the benchmark datastore; returns counts."""
+    rng = np.random.default_rng(12345)
+    g, n, base, change = p["groups"], p["snapshots_per_group"], p["base_chunks"], p["change"]
+    per_group = base + (n - 1) * change
+    total = g * per_group + p["garbage"]
+    prefixes = np.unique(rng.integers(0, 2**64 - 1, size=int(total * 1.01), dtype=np.uint64))
+    prefixes = rng.permutation(prefixes)[:total]
+    os.makedirs(root)
+    _mkdirs(root)
+    raw = _write_chunks(root, prefixes, rng)
+    digest = [raw[i * 32 : i * 32 + 32] for i in range(total)]
+    for gi in range(g):
+        _write_group(root, gi, digest[gi * per_group : (gi + 1) * per_group], n, base, change)
+        if gi % 10 == 0:
+            print(f"  groups {gi}/{g}", file=sys.stderr, flush=True)
+    with open(os.path.join(root, MARKER), "w") as fh:
+        json.dump(p, fh)
+    return {"chunk_files": total, "snapshots": g * n}
+
+
+def _write_group(root: str, gi: int, pool: list[bytes], n: int, base: int, change: int) -> None:
+    btype = "ct" if gi % 5 == 4 else "vm"
+    gdir = os.path.join(root, btype, str(1000 + gi))
+    os.makedirs(gdir)
+    with open(os.path.join(gdir, "owner"), "w") as fh:
+        fh.write("root@pam\n")
+    disk = pool[:base]
+    fresh = iter(pool[base:])
+    for s in range(n):
+        if s:
+            for slot in range((s * 7919) % base, (s * 7919) % base + change):
+                disk[slot % base] = next(fresh)
+        t = START + s * DAY + gi * 60
+        sdir = os.path.join(gdir, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
+        os.mkdir(sdir)
+        if btype == "vm":
+            name, data = "drive-scsi0.img.fidx", f.encode_fidx(disk, size=len(disk) << 22)
+        else:
+            name, data = "root.pxar.didx", f.encode_didx(
+                [((i + 1) << 21, d) for i, d in enumerate(disk)])
+        with open(os.path.join(sdir, name), "wb") as fh:
+            fh.write(data)
+        files = [{"filename": name, "crypt-mode": "none", "size": len(disk) << 22,
+                  "csum": data[32:64].hex()}]
+        with open(os.path.join(sdir, "index.json.blob"), "wb") as fh:
+            fh.write(f.encode_manifest(btype, str(1000 + gi), t, files, {
+                "verify_state": {"state": "ok", "upid": "UPID:bench"}}))
+
+
+SCAN = """
+import json, resource, sys, time, tracemalloc
+from pbs_agent.engine import scan_datastore
+root, state, trace = sys.argv[1], sys.argv[2] or None, sys.argv[3] == "1"
+if trace:
+    tracemalloc.start()
+t = time.perf_counter()
+rep = scan_datastore(root, state_dir=state)
+secs = time.perf_counter() - t
+peak = tracemalloc.get_traced_memory()[1] if trace else 0
+print(json.dumps({"seconds": secs, "peak": peak, "maxrss_kib":
+                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "datastore": rep.as_dict()["datastore"], "scan": rep.as_dict()["scan"],
+                  "errors": len(rep.errors)}))
+"""
+
+
+def scan(root: str, state: str | None, trace: bool = False) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
+    out = subprocess.run([sys.executable, "-c", SCAN, root, state or "", "1" if trace else "0"],
+                         capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout)
+
+
+def find_seconds(root: str) -> float:
+    t = time.perf_counter()
+    subprocess.run(["find", ".chunks", "-type", "f", "-printf", "%s\\n"], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def add_backup(root: str) -> None:
+    """One new daily backup of the first VM: a snapshot plus its new chunks."""
+    gdir = os.path.join(root, "vm", "1000")
+    last = sorted(d for d in os.listdir(gdir) if d.endswith("Z"))[-1]
+    idx = f.read_index(os.path.join(gdir, last, "drive-scsi0.img.fidx"))
+    digests = idx.digest_list()
+    rng = np.random.default_rng(int(time.time()))
+    for i in range(0, len(digests), 20):
+        d = rng.bytes(32)
+        digests[i] = d
+        path = f.chunk_path(root, d)
+        with open(path, "wb") as fh:
+            fh.truncate(2_000_000)
+    t = int(time.time())
+    sdir = os.path.join(gdir, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
+    os.mkdir(sdir)
+    with open(os.path.join(sdir, "drive-scsi0.img.fidx"), "wb") as fh:
+        fh.write(f.encode_fidx(digests, size=idx.logical_size))
+    with open(os.path.join(sdir, "index.json.blob"), "wb") as fh:
+        fh.write(f.encode_manifest("vm", "1000", t, []))
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", required=True, help="datastore to build/reuse (not in the repo)")
+    ap.add_argument("--groups", type=int, default=100)
+    ap.add_argument("--snapshots", type=int, default=2000)
+    ap.add_argument("--base-chunks", type=int, default=5000, help="chunks per disk")
+    ap.add_argument("--change", type=int, default=260, help="new chunks per snapshot")
+    ap.add_argument("--garbage", type=int, default=20000)
+    ap.add_argument("--quick", action="store_true", help="small smoke size")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    if args.quick:
+        args.groups, args.snapshots, args.base_chunks, args.change, args.garbage = (
+            10, 50, 200, 10, 100)
+    p = _params(args)
+    marker = os.path.join(args.root, MARKER)
+    if not (os.path.exists(marker) and _read_json(marker) == p):
+        if os.path.exists(args.root):
+            if not os.path.exists(marker):
+                sys.exit(f"{args.root} exists and is not a benchmark tree: refusing to delete")
+            shutil.rmtree(args.root)
+        t = time.perf_counter()
+        print(f"building {args.root} ...", file=sys.stderr)
+        build(args.root, p)
+        print(f"built in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        time.sleep(2.5)  # let every directory age past the 2 s mtime-granularity window
+    results = run(args.root, args.repeat)
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+def run(root: str, repeat: int) -> dict:
+    find_seconds(root)  # warm the dentry/inode cache for both contenders
+    finds, colds = [], []
+    for _ in range(repeat):
+        finds.append(find_seconds(root))
+        colds.append(scan(root, None))
+    state = tempfile.mkdtemp(prefix="bench-state-")
+    try:
+        first = scan(root, state)
+        warm = [scan(root, state) for _ in range(repeat)]
+        mem = scan(root, None, trace=True)
+        mem_state = scan(root, tempfile.mkdtemp(prefix="bench-state-mem-", dir=state), True)
+        add_backup(root)
+        time.sleep(2.5)
+        after_backup = scan(root, state)
+    finally:
+        shutil.rmtree(state)
+    ds = colds[0]["datastore"]
+    find_s = statistics.median(finds)
+    cold_s = statistics.median(c["seconds"] for c in colds)
+    warm_s = statistics.median(w["seconds"] for w in warm)
+    return {
+        "chunk_files": ds["chunks_on_disk"], "chunks_referenced": ds["chunks_referenced"],
+        "snapshots": ds["snapshots"], "index_files": ds["index_files"],
+        "errors": colds[0]["errors"],
+        "find_seconds": round(find_s, 3), "find_runs": [round(x, 3) for x in finds],
+        "cold_scan_seconds": round(cold_s, 3),
+        "cold_runs": [round(c["seconds"], 3) for c in colds],
+        "cold_vs_find": round(cold_s / find_s, 2),
+        "first_scan_with_state_seconds": round(first["seconds"], 3),
+        "rescan_unchanged_seconds": round(warm_s, 3),
+        "rescan_vs_cold": round(warm_s / cold_s, 4),
+        "rescan_cached": all(w["scan"]["result_cached"] for w in warm),
+        "rescan_after_one_backup_seconds": round(after_backup["seconds"], 3),
+        "after_backup_scan": after_backup["scan"],
+        "peak_traced_bytes_no_state": mem["peak"],
+        "peak_bytes_per_referenced_chunk_no_state": round(mem["peak"] / ds["chunks_referenced"],
+                                                          1),
+        "peak_traced_bytes_with_state": mem_state["peak"],
+        "peak_bytes_per_referenced_chunk_with_state": round(
+            mem_state["peak"] / ds["chunks_referenced"], 1),
+        "maxrss_mib_no_state": round(mem["maxrss_kib"] / 1024, 1),
+        "same_numbers": all(c["datastore"] == ds for c in colds + warm + [first]),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
