@@ -81,7 +81,7 @@ class DoctorEnv:
     pve_hosts: list[Endpoint] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # extra backup client addresses
     proxy_port: int = 8007
-    proxy_host: str = "127.0.0.1"
+    tls_endpoint: Endpoint | None = None  # where to probe TLS; None = 127.0.0.1:proxy_port
     modules_dir: Path = Path("/lib/modules")
     latency_warn_ms: float = 10.0
     gc_max_age_days: float = 8.0

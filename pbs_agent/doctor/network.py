@@ -105,13 +105,13 @@ def check_port(env: DoctorEnv) -> Check:
                      "systemctl restart proxmox-backup-proxy; journalctl -u "
                      "proxmox-backup-proxy")
     fw_verdict, fw_evidence = firewall(env)
+    ep = env.tls_endpoint or Endpoint("127.0.0.1", port)
     try:
-        version = tls_version(env.proxy_host, port)
+        version = tls_version(ep.host, ep.port)
         tls_verdict = Verdict.OK if version in ("TLSv1.2", "TLSv1.3") else Verdict.WARN
-        tls_evidence = f"TLS handshake with {env.proxy_host}:{port}: {version}"
+        tls_evidence = f"TLS handshake with {ep}: {version}"
     except (OSError, ssl.SSLError) as exc:
-        tls_verdict, tls_evidence = Verdict.FAIL, f"TLS handshake with {env.proxy_host}:{port} " \
-                                                  f"failed: {exc}"
+        tls_verdict, tls_evidence = Verdict.FAIL, f"TLS handshake with {ep} failed: {exc}"
     verdict = max(fw_verdict, tls_verdict)
     evidence = f"listening ({len(where)} sockets); {fw_evidence}; {tls_evidence}"
     fix = ""
