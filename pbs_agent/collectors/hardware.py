@@ -85,7 +85,7 @@ class HardwareCollector(Collector):
             report = _smart(ctx, disk, problems, failures)
             readings[disk] = _reading(ctx, disk, report, problems)
         if disks and len(failures) == len(disks):
-            ctx.fail(f"smartctl: no disk answered: {failures[0]}")
+            ctx.fail(f"smartctl failed for every disk: {failures[0].reason}")
         return readings
 
 

@@ -137,7 +137,7 @@ def sysfs_identity(sysfs: Path, disk: str) -> tuple[str, str]:
         return "", ""
     model = _read_attr(device / "model")
     vendor = _read_attr(device / "vendor")
-    if vendor and vendor not in ("ATA", "NVMe") and not model.startswith(vendor):
+    if model and vendor and vendor not in ("ATA", "NVMe") and not model.startswith(vendor):
         model = f"{vendor} {model}".strip()
     return model, _read_attr(device / "serial")
 

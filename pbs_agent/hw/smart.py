@@ -25,7 +25,7 @@ WEAR_ATTRIBUTES = (
 )
 
 _ASLEEP = re.compile(r"Device is in (STANDBY|SLEEP)\w* mode")
-_OPEN_FAILED = 0x02
+_OPEN_FAILED = 0x03  # bit 0: command line/device type, bit 1: open failed
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class SmartReport:
     """What one smartctl run says about a disk (None = not reported)."""
 
     standby: bool
-    opened: bool = True  # False: smartctl could not open the device (exit status bit 1)
+    opened: bool = True  # False: smartctl could not open or identify it (exit status bits 0-1)
     model: str | None = None
     serial: str | None = None
     temperature_celsius: float | None = None

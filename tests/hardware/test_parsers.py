@@ -59,8 +59,10 @@ def test_smartctl_standby_from_message_alone() -> None:
     assert parse_smartctl_json(text).standby
 
 
-def test_smartctl_open_failure() -> None:
-    report = parse_smartctl_json((SMART / "megaraid-virtual-disk-open-failed.json").read_text())
+@pytest.mark.parametrize("capture", ["megaraid-virtual-disk-open-failed",
+                                     "error-nonexistent-device"])
+def test_smartctl_open_failure(capture: str) -> None:
+    report = parse_smartctl_json((SMART / f"{capture}.json").read_text())
     assert not report.standby and not report.opened and report.model is None
 
 
