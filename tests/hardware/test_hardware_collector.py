@@ -123,3 +123,19 @@ def test_datastore_on_unmapped_device_has_no_disks(host: Settings) -> None:
     families, ctx = _collect(settings)
     assert [s.labels["mountpoint"] for s in families[0].samples] == ["/"]
     assert families[1].samples == [] and ctx.failure is None
+
+
+def test_disk_shared_by_two_datastores_is_read_once(host: Settings) -> None:
+    settings = dataclasses.replace(host, datastores={**host.datastores,
+                                                     "tank2": Path("/tank/pbs/second")})
+    calls: list[str] = []
+
+    class CountingContext(CollectContext):
+        def run_tool(self, argv, timeout=20.0):  # type: ignore[no-untyped-def]
+            calls.append(argv[-1])
+            return super().run_tool(argv, timeout)
+
+    families = list(HardwareCollector().collect(CountingContext(settings)))
+    info = [s.labels for s in families[1].samples if s.labels["kernel_name"] == "sda"]
+    assert sorted(i["datastore"] for i in info) == ["tank", "tank2"]
+    assert calls.count("/dev/sda") == 1 and calls.count("-p") == 1  # one zpool status

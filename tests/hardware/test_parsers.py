@@ -218,3 +218,11 @@ def test_hwmon_bad_values(tmp_path: Path, raw: str) -> None:
     (tmp_path / "temp1_input").write_text(raw)
     with pytest.raises(ValueError):
         read_temperature(tmp_path)
+
+
+def test_smartctl_sas_ssd_endurance_indicator() -> None:
+    text = ('{"smartctl": {"exit_status": 0}, "scsi_vendor": "HGST",'
+            ' "scsi_product": "HUSMM1640ASS204", "temperature": {"current": 31},'
+            ' "scsi_percentage_used_endurance_indicator": 4}')
+    report = parse_smartctl_json(text)
+    assert report.model == "HGST HUSMM1640ASS204" and report.wearout_ratio == 0.04
