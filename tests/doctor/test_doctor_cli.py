@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Host
 
 from pbs_agent.cli import main
 from pbs_agent.commands.doctor import render_table
 from pbs_agent.doctor import CHECKS, Check, Verdict
+
+from .hosts import Host
 
 ISSUE_IDS = {"datastore-permissions", "missing-chunks", "port-8007", "zfs-pool", "zfs-module",
              "ecc", "aes-ni", "pve-latency", "gc-health"}

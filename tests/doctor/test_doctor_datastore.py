@@ -7,10 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Host
 
 from pbs_agent.demo import build_demo
 from pbs_agent.doctor import Verdict, chunks, permissions
+
+from .hosts import Host
 
 BACKUP = permissions.backup_ids()
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")

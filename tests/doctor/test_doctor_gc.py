@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import Host
-
 from pbs_agent.doctor import Verdict, gc
+
+from .hosts import Host
 
 DAY = 86400
 

@@ -3,9 +3,9 @@ recorded tool outputs."""
 
 from __future__ import annotations
 
-from conftest import Host
-
 from pbs_agent.doctor import Verdict, hardware, zfs
+
+from .hosts import Host
 
 GiB = 1024**3
 

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, Host
 
 from pbs_agent.doctor import Endpoint, Verdict, network
 from pbs_agent.doctor.nftables import Packet, Ruleset
 from pbs_agent.errors import ConfigError, FormatError
+
+from .hosts import FIXTURES, Host
 
 
 def _free_port() -> int:

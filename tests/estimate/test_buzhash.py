@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from reference_chunker import reference_lengths
 
 from pbs_agent.estimate.buzhash import DynamicChunker, chunk_lengths, window_hashes
+
+from .reference_chunker import reference_lengths
 
 
 def _data() -> bytes:

@@ -8,10 +8,11 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import CHUNK, mixed_chunk, plain_chunks, plain_totals
 
 from pbs_agent.cli import main
 from pbs_agent.estimate import estimate
+
+from .data import CHUNK, mixed_chunk, plain_chunks, plain_totals
 
 KEYS = ("logical_bytes", "chunks", "unique_chunks", "unique_bytes", "compressed_bytes",
         "dedup_factor", "compression_factor")

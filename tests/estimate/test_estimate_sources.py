@@ -9,13 +9,14 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import CHUNK, mixed_chunk, plain_totals, run_cli_unprivileged
 
 from pbs_agent.demo import build_demo
 from pbs_agent.estimate import estimate
 from pbs_agent.estimate.buzhash import chunk_lengths
 from pbs_agent.estimate.tree import tree_stream
 from pbs_agent.formats import chunk_path, decode_blob, read_bytes, read_index
+
+from .data import CHUNK, mixed_chunk, plain_totals, run_cli_unprivileged
 
 KEYS = ("logical_bytes", "chunks", "unique_chunks", "unique_bytes", "compressed_bytes",
         "dedup_factor", "compression_factor")
