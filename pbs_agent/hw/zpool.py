@@ -139,6 +139,8 @@ def _data_errors(value: str, pool: str, problems: list[str]) -> int | None:
     match = re.match(r"(\d+) data errors", value)
     if match:
         return int(match.group(1))
+    if value.startswith("List of errors unavailable"):  # -v on a suspended pool, or no rights
+        return None
     problems.append(f"zpool status: pool {pool}: unknown errors line {value[:60]!r}")
     return None
 

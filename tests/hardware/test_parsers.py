@@ -226,3 +226,11 @@ def test_smartctl_sas_ssd_endurance_indicator() -> None:
             ' "scsi_percentage_used_endurance_indicator": 4}')
     report = parse_smartctl_json(text)
     assert report.model == "HGST HUSMM1640ASS204" and report.wearout_ratio == 0.04
+
+
+def test_zpool_errors_list_unavailable_is_not_malformed() -> None:
+    problems: list[str] = []
+    text = ("  pool: tank\n state: SUSPENDED\nconfig:\n\n\ttank  UNAVAIL  0 0 0\n\n"
+            "errors: List of errors unavailable: pool I/O is currently suspended\n")
+    (pool,) = parse_zpool_status(text, problems)
+    assert problems == [] and pool.data_errors is None and pool.state == "SUSPENDED"
