@@ -90,6 +90,19 @@ def cut_candidates(data: bytes | memoryview, avg: int = DEFAULT_AVG) -> np.ndarr
     return np.flatnonzero(h >= mask - np.uint32(2)) + WINDOW
 
 
+class Scan:
+    """One block with its 63 bytes of context: computes the block's cut candidates."""
+
+    __slots__ = ("avg", "base", "data")
+
+    def __init__(self, data: bytes, base: int, avg: int) -> None:
+        self.data, self.base, self.avg = data, base, avg
+
+    def candidates(self) -> tuple[np.ndarray, int]:
+        """(candidate chunk ends in stream offsets, stream offset after the block)."""
+        return cut_candidates(self.data, self.avg) + self.base, self.base + len(self.data)
+
+
 class DynamicChunker:
     """Cut a stream into PBS dynamic chunks, fed in blocks.
 
@@ -111,14 +124,25 @@ class DynamicChunker:
 
     def feed(self, block: bytes | memoryview) -> list[int]:
         """Consume *block*; return the lengths of chunks that end inside it."""
+        scan = self.window(block)
+        return self.cuts(scan.candidates()) if scan else []
+
+    def window(self, block: bytes | memoryview) -> Scan | None:
+        """Take *block* into the stream; its :class:`Scan` can run on any thread.
+
+        Pass the scans' candidates to :meth:`cuts` in stream order.
+        """
         if not len(block):
-            return []
+            return None
         data = self._tail + bytes(block)
-        base = self._pos - len(self._tail)  # stream offset of data[0]
-        cands = cut_candidates(data, self.avg) + base
+        scan = Scan(data, self._pos - len(self._tail), self.avg)
         self._tail = data[-(WINDOW - 1):]
         self._pos += len(block)
-        return self._cuts(cands, self._pos)
+        return scan
+
+    def cuts(self, cands: tuple[np.ndarray, int]) -> list[int]:
+        """Chunk lengths completed by one scanned block (candidates, end offset)."""
+        return self._cuts(*cands)
 
     def _cuts(self, cands: np.ndarray, end: int) -> list[int]:
         lengths = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,9 @@ def _classify(path: str) -> str:
     raise SourceError(path, "not a regular file, block device or directory")
 
 
-def _directory_chunks(path: str, errors: list[ScanIssue], avg: int) -> Iterator[bytes]:
+def _directory_chunks(path: str, errors: list[ScanIssue], avg: int, pool: Executor,
+                      ahead: int) -> Iterator[bytes]:
+    """The dynamic chunks of a directory; block scans run *ahead* blocks in the pool."""
     chunker = DynamicChunker(avg)
     pending = bytearray()
 
@@ -108,10 +110,12 @@ def _directory_chunks(path: str, errors: list[ScanIssue], avg: int) -> Iterator[
         del pending[:n]
         return piece
 
-    for block in tree_stream(path, lambda e: errors.append(ScanIssue.from_exc(e))):
-        lengths = chunker.feed(block)
+    blocks = tree_stream(path, lambda e: errors.append(ScanIssue.from_exc(e)))
+    scans = ((block, chunker.window(block)) for block in blocks if block)
+    scanned = ordered_map(pool, lambda bs: (bs[0], bs[1].candidates()), scans, ahead)
+    for block, cands in scanned:
         pending += block
-        for n in lengths:
+        for n in chunker.cuts(cands):
             yield cut(n)
     last = chunker.finish()
     if last:
@@ -142,7 +146,7 @@ class Estimator:
             img.close()
 
     def directory(self, path: str, result: InputResult, errors: list[ScanIssue]) -> None:
-        chunks = _directory_chunks(path, errors, self.avg)
+        chunks = _directory_chunks(path, errors, self.avg, self.pool, self.window)
         self._account(ordered_map(self.pool, self.digest, chunks, self.window), result)
 
 
