@@ -1,7 +1,8 @@
 """The ``dedup`` collector: the dedup engine's report of each datastore, as metrics.
 
 Datastores come from ``--datastore NAME=PATH`` or ``<config-dir>/datastore.cfg`` (S3-backed
-stores are skipped: their local path is only a cache). Groups per datastore are capped at
+stores are skipped: their local path is only a cache). The scans run in a child process
+(:mod:`.dedupscan`) so that scrapes never wait for them. Groups per datastore are capped at
 ``max_groups`` by exclusive bytes; the rest are summed into one ``backup_id="__other__"``.
 """
 
@@ -15,9 +16,10 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from ..errors import PbsAgentError, SourceError
+from ..errors import SourceError
 from ..exporter.base import CollectContext, Collector
 from ..pbsconfig import read_datastores
+from .dedupscan import scan_in_child
 
 OTHER = "__other__"
 GROUP_LABELS = ["datastore", "namespace", "backup_type", "backup_id"]
@@ -118,10 +120,10 @@ def configured_datastores(ctx: CollectContext) -> dict[str, Path]:
             if d.backend_type == "filesystem"}
 
 
-def load_scanner() -> Any:
-    """``pbs_agent.engine.scan_datastore``; SourceError if the engine is not installed."""
+def check_engine() -> None:
+    """SourceError if the dedup engine is not installed."""
     try:
-        return importlib.import_module("pbs_agent.engine").scan_datastore
+        importlib.import_module("pbs_agent.engine")
     except ImportError as exc:
         raise SourceError("pbs_agent.engine", f"dedup engine unavailable: {exc}") from None
 
@@ -134,17 +136,16 @@ class DedupCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
         stores = configured_datastores(ctx)
-        scan = load_scanner()
+        check_engine()
+        result = scan_in_child(stores, ctx.settings.state_dir) if stores else {}
         fams = DatastoreFamilies()
-        failures = []
-        for name, path in sorted(stores.items()):
-            try:
-                report = scan(path, state_dir=ctx.settings.state_dir).as_dict()
-            except PbsAgentError as exc:
-                failures.append(exc)
+        reports, failures = result.get("reports", {}), result.get("failures", {})
+        for name in sorted(stores):
+            if name in reports:
+                fams.add_report(name, reports[name], ctx.settings.max_groups)
+            else:
                 fams.add_failure(name)
-                continue
-            fams.add_report(name, report, ctx.settings.max_groups)
-        if stores and len(failures) == len(stores):
-            raise failures[0]
+        if stores and not reports:
+            first = failures.get(min(stores), {"path": "dedup scan", "reason": "no report"})
+            raise SourceError(first["path"], first["reason"])
         return fams.families()
