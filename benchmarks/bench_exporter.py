@@ -5,9 +5,9 @@ A. Scrape latency: a demo datastore with --groups backup groups (all exported:
    --dedup.max-groups is raised to match), the exporter's HTTPS server with basic auth and
    TLS 1.3 in this process, the dedup/tasks/jobs collectors' results in place, and the dedup
    collector refreshing in a loop with an empty state directory (a cold scan each time, run
-   as in ``pbs-agent serve``: in its child process, then rendered in this one). A client in another process scrapes /metrics
-   --scrapes times over one keep-alive connection (as Prometheus does) and once per new
-   connection; p50/p99/max are printed. Goal: p99 <= 50 ms.
+   as in ``pbs-agent serve``: in its child process, then rendered in this one). A client in
+   another process scrapes /metrics --scrapes times over one keep-alive connection (as
+   Prometheus does) and once per new connection; p50/p99/max are printed. Goal: p99 <= 50 ms.
 B. Task-log ingestion: a PBS ``tasks/`` tree with --tasks finished tasks (per-task logs, the
    archive rotated into archive.1 and archive.N.zst every ~4000 lines). The tasks collector
    ingests it from scratch, then re-reads with nothing new (same process, and after a
@@ -60,7 +60,8 @@ from tests.exporter.pbstasks import (  # noqa: E402
 MARKER = ".bench-params.json"
 CLIENT = r"""
 import base64, http.client, json, ssl, sys, time
-port, cafile, auth, n, fresh = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+port, cafile, auth, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+fresh = sys.argv[5] == "1"
 ctx = ssl.create_default_context(cafile=cafile)
 hdr = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
 conn, lat, size = None, [], 0
@@ -101,7 +102,7 @@ def build_datastore(path: Path, groups: int, days: int) -> None:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def scrape(port: int, cafile: Path, n: int, fresh: bool) -> dict:
