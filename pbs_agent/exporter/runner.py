@@ -118,9 +118,11 @@ class Runner:
             self._stop.wait(slot.collector.interval)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the refresh loops, waiting at most *timeout* seconds in all."""
         self._stop.set()
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(deadline - time.monotonic(), 0))
 
     def self_families(self) -> list[Metric]:
         """The agent's own metrics: per-collector success, duration, last success, errors."""
