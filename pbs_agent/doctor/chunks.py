@@ -25,7 +25,7 @@ def _store(name: str, root: Path, env: DoctorEnv) -> tuple[Verdict, str, str]:
     from ..engine import scan_datastore
 
     try:
-        report = scan_datastore(str(root), state_dir=_state_dir(env))
+        report = scan_datastore(str(root), state_dir=_state_dir(env), progress=True)
     except PbsAgentError as exc:
         return Verdict.FAIL, f"{name}: cannot scan: {exc}", "check the datastore path and mount"
     broken = [g for g in report.groups if g.missing_chunks or g.bad_chunks]

@@ -147,3 +147,14 @@ def test_digests_are_plain_sha256(tmp_path: Path, rng: random.Random) -> None:
     info = ChunkDigester()(data)
     assert info.digest == hashlib.sha256(data).digest() and info.size == CHUNK
     assert info.stored_size is not None and 12 < info.stored_size < CHUNK
+
+
+def test_against_missing_datastore_is_a_named_error(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from pbs_agent.cli import main
+
+    img = tmp_path / "x.raw"
+    img.write_bytes(b"x")
+    assert main(["estimate", "--against", str(tmp_path / "nostore"), str(img)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "nostore") in err and "no such file or directory" in err
