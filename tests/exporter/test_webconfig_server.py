@@ -167,3 +167,27 @@ def test_listen_addresses() -> None:
     for bad in ("9797", "host:", "host:99999", "h:x"):
         with pytest.raises(ConfigError):
             parse_listen_address(bad)
+
+
+def test_client_certificates_required(settings: Settings, tls_files, tmp_path: Path) -> None:
+    from .conftest import make_cert
+
+    client_dir = tmp_path / "client"
+    client_dir.mkdir()
+    ccert, ckey = make_cert(client_dir)
+    cert, key = tls_files
+    web = parse_web_config(
+        f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ccert}\n",
+        Path("/"))
+    srv = ExporterServer("127.0.0.1:0", Runner([], settings), web)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            get(srv, "/-/healthy", cert, auth=None)
+        ctx = client_ctx(cert)
+        ctx.load_cert_chain(ccert, ckey)
+        assert get(srv, "/-/healthy", cert, auth=None, ctx=ctx)[0] == 200
+    finally:
+        srv.shutdown()
+        srv.server_close()
