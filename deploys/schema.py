@@ -26,7 +26,7 @@ from pyinfra.api.exceptions import DeployError
 
 _MISSING: Any = object()
 #: Packages whose modules are imported by :func:`load_all` so that their keys are registered.
-STEP_PACKAGES = ("deploys.steps", "deploys.pbs")
+STEP_PACKAGES = ("deploys.steps", "deploys.pbs", "deploys.pve")
 #: Modules outside those packages that declare keys.
 STEP_MODULES = ("deploys.pve_link",)
 #: Data keys that belong to pyinfra itself or to inventory bookkeeping, not to our steps.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import FileContents
+from pyinfra.api import FileUploadCommand, HiddenValue, QuoteString, StringCommand, operation
+from pyinfra.facts.files import File, FileContents, Sha256File
 
 
 @operation()
@@ -31,3 +34,31 @@ def agent_tree(tarball: str, digest: str, dest: str = "/usr/lib/pbs-agent"):
               'echo "$digest" > "$dest/VERSION"')
     yield StringCommand("sh", "-c", QuoteString(script), "agent-tree", QuoteString(dest),
                         QuoteString(staged), QuoteString(digest))
+
+
+@operation()
+def secret_file(path: str, secret: HiddenValue | str, owner: str, group: str,
+                mode: str = "640"):
+    """Write *secret* to *path* without ever printing it (no diff, masked in logs).
+
+    The content is compared by SHA-256, uploaded from memory into a 0700 directory and then
+    moved into place with its final owner and mode.
+
+    Example: ``secret_file(name="token", path="/etc/pbs-agent/api-token",
+    secret=HiddenValue("…"), owner="root", group="pbs-agent")``
+    """
+    raw = secret.unmask() if isinstance(secret, HiddenValue) else str(secret)
+    content = raw.encode() + b"\n"
+    info = host.get_fact(File, path=path) or {}
+    current_ok = (host.get_fact(Sha256File, path=path) == hashlib.sha256(content).hexdigest()
+                  and info.get("user") == owner and info.get("group") == group
+                  and f"{info.get('mode')}" == mode)
+    if current_ok:
+        host.noop(f"{path} is current")
+        return
+    staging = "/root/.pbs-fleet-staging"
+    yield StringCommand("install", "-d", "-m", "700", staging)
+    yield FileUploadCommand(io.BytesIO(content), f"{staging}/secret")
+    yield StringCommand("install", "-o", owner, "-g", group, "-m", mode,
+                        f"{staging}/secret", QuoteString(path), "&&", "rm", "-f",
+                        f"{staging}/secret")

@@ -215,16 +215,17 @@ def to_command(argv: Sequence[Arg]) -> StringCommand:
 
 #: awk program that squeezes a PBS error (``Error: …`` + blank line + details + usage) into one
 #: line: drops the ``Error:`` prefix and everything from ``Usage:`` on, joins the rest with "; ".
-_ONE_LINE = ('/^Usage:/ {exit} NF {sub(/^Error: /, ""); msg = msg (msg == "" ? "" : "; ") $0} '
-             'END {print "PBS refused " what ": " msg}')
+_ONE_LINE = ('/^(Usage|USAGE):/ {exit} NF {sub(/^Error: /, ""); '
+             'msg = msg (msg == "" ? "" : "; ") $0} END {print what ": " msg}')
 
 
-def checked(argv: Sequence[Arg], what: str) -> StringCommand:
+def checked(argv: Sequence[Arg], what: str, refused_by: str = "PBS") -> StringCommand:
     """Run *argv*; on failure print ONE line ``PBS refused <what>: <PBS's error text>`` to
     stderr and keep the exit code. On success nothing is printed."""
     return StringCommand(
         "out=$(", to_command(argv), "2>&1)", "||", "{", "rc=$?;",
-        "printf", "'%s\\n'", '"$out"', "|", "awk", "-v", QuoteString(f"what={what}"),
+        "printf", "'%s\\n'", '"$out"', "|", "awk", "-v",
+        QuoteString(f"what={refused_by} refused {what}"),
         QuoteString(_ONE_LINE), ">&2;", "exit", "$rc;", "}",
     )
 

@@ -7,22 +7,28 @@ from pathlib import Path
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.api import HiddenValue, deploy
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys import schema, templates
 from deploys.agent_package import AGENT_SOURCE, build_tarball
-from deploys.operations.agent import agent_tree
+from deploys.operations.agent import agent_tree, secret_file
 from pbs_agent.exporter.base import DEFAULT_LISTEN_ADDRESS
 
 LIB_DIR = "/usr/lib/pbs-agent"
 CONFIG = "/etc/pbs-agent/config.toml"
+TOKEN_FILE = "/etc/pbs-agent/api-token"
 UNIT = "/etc/systemd/system/pbs-agent.service"
 USER = "pbs-agent"
-#: Debian packages the agent imports (pbs_agent must run on Debian 12's python3 with these).
-AGENT_PACKAGES = ["python3", "python3-zstandard", "python3-prometheus-client",
-                  "python3-cryptography", "python3-numpy", "python3-bcrypt"]
+#: Third-party module the agent imports -> the Debian package that provides it.
+AGENT_MODULE_PACKAGES = {
+    "zstandard": "python3-zstandard", "prometheus_client": "python3-prometheus-client",
+    "cryptography": "python3-cryptography", "numpy": "python3-numpy",
+    "bcrypt": "python3-bcrypt", "yaml": "python3-yaml",
+}
+#: Debian packages the agent needs (it runs on Debian's python3, never with PyPI packages).
+AGENT_PACKAGES = ["python3", *AGENT_MODULE_PACKAGES.values()]
 NODE_EXPORTER_ARGS = [
     "--collector.textfile.directory=/var/lib/prometheus/node-exporter",
     "--collector.filesystem.mount-points-exclude=^/(dev|proc|run|sys|var/lib/docker/.+)($|/)",
@@ -53,6 +59,11 @@ KEYS = schema.register(__name__, {
         (dict, type(None)), default=None, item=str,
         doc="Datastore name → path for the agent (read-only in its unit). Default: every "
             "datastore of `zfs_pools` at /mnt/datastore/<name>."),
+    "agent_api_token": schema.Key(
+        (str, HiddenValue, type(None)), default=None,
+        doc="SECRET. PBS API token secret for the agent's `api` collector, written to "
+            + TOKEN_FILE + " (0640 root:pbs-agent) and never printed; load it from the "
+            "environment or a vault in group_data, wrapped in pyinfra's HiddenValue."),
     "node_exporter_args": schema.Key(list, default=NODE_EXPORTER_ARGS, item=str,
                                      doc="Flags for prometheus-node-exporter."),
 })
@@ -79,7 +90,10 @@ def serve_available(source: Path = AGENT_SOURCE) -> bool:
 @deploy("Agent")
 def agent_step() -> None:
     """pbs_agent tree + wrapper + config + user + unit; node_exporter flags and service."""
-    settings = schema.value(host, "agent_settings")
+    settings = dict(schema.value(host, "agent_settings"))
+    token = schema.value(host, "agent_api_token")
+    if token is not None:
+        settings.setdefault("pbs.api-token-file", TOKEN_FILE)
     stores = datastores(schema.value(host, "agent_datastores"), schema.value(host, "zfs_pools"))
     _node_exporter(schema.value(host, "node_exporter_args"))
     if not schema.value(host, "agent_enabled"):
@@ -91,9 +105,12 @@ def agent_step() -> None:
               src=templates.render_io("agent/pbs-agent.j2", lib_dir=LIB_DIR))
     server.group(name=f"Group {USER}", group=USER, system=True)
     server.user(name=f"User {USER} (group backup)", user=USER, group=USER, groups=["backup"],
-                system=True, home="/var/lib/pbs-agent", create_home=False,
+                system=True, home="/var/lib/pbs-agent", create_home=False, ensure_home=False,
                 shell="/usr/sbin/nologin")
     files.directory(name="/etc/pbs-agent", path="/etc/pbs-agent", mode="755")
+    if token is not None:
+        secret_file(name=f"Agent API token {TOKEN_FILE} (secret, never printed)",
+                    path=TOKEN_FILE, secret=token, owner="root", group=USER)
     config = files.put(name=f"Agent config {CONFIG}", dest=CONFIG, mode="640", group=USER,
                        src=templates.render_io("agent/config.toml.j2", settings=settings,
                                                datastores=stores))

@@ -1,0 +1,76 @@
+"""Run-wide helpers shared by the PBS and PVE steps: the fleet view, peer fingerprints, the
+secret store of a PBS host.
+
+A peer's certificate fingerprint is read from the peer itself (``cert info``) when it is in
+this run, or computed from the custom certificate the inventory uploads to it, so a remote or
+a PVE storage is always pinned to the certificate the peer actually serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+
+from deploys import schema
+from deploys.pbs.desired import HostView
+from deploys.pbs.facts import PbsCertFingerprint
+from deploys.secrets import SecretStore, default_path
+
+_FINGERPRINTS: dict[tuple[int, str], str] = {}
+
+
+def fleet() -> list[HostView]:
+    """Every inventory host as a :class:`HostView`."""
+    return [HostView(h.name, tuple(h.groups), h.data.dict()) for h in host.inventory]
+
+
+def view(name: str) -> HostView:
+    return next(hv for hv in fleet() if hv.name == name)
+
+
+def pem_fingerprint(pem: bytes) -> str:
+    """SHA-256 of the first certificate's DER, colon hex (what PBS and PVE pin)."""
+    cert = x509.load_pem_x509_certificate(pem)
+    digest = hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, 64, 2))
+
+
+def fingerprint_of(name: str) -> str:
+    """The certificate fingerprint PBS host *name* serves (or will serve after this run)."""
+    key = (id(host.state), name)
+    if key in _FINGERPRINTS:
+        return _FINGERPRINTS[key]
+    custom = view(name).value("pbs_certificate")
+    if custom:
+        value = pem_fingerprint(Path(custom["cert"]).expanduser().read_bytes())
+    else:
+        peer = host.inventory.get_host(name)
+        try:
+            value = peer.get_fact(PbsCertFingerprint)
+        except Exception as exc:  # the peer is not connected (e.g. --limit)
+            raise DeployError(f"{host.name}: cannot read the certificate fingerprint of {name} "
+                              f"({exc}); include {name} in the run or set 'fingerprint'") from None
+        if not value:
+            raise DeployError(f"{host.name}: {name} has no proxy certificate yet "
+                              "(proxmox-backup-manager cert info shows none)")
+    _FINGERPRINTS[key] = value
+    return value
+
+
+def store_path(pbs_host: str) -> str:
+    """The controller secret store used for tokens issued by *pbs_host*."""
+    return str(default_path(view(pbs_host).value("pbs_secrets_file")))
+
+
+def store(pbs_host: str) -> SecretStore:
+    return SecretStore(Path(store_path(pbs_host)))
+
+
+def value(name: str) -> object:
+    """Shortcut: the current host's inventory setting *name* (registered default if unset)."""
+    return schema.value(host, name)

@@ -1,0 +1,171 @@
+"""Operations on PBS objects: create when missing, update what differs, remove only when asked.
+
+Each operation receives the current state (read once by the step from the facts) and the
+desired state, and yields nothing on a converged host. Every PBS command is wrapped by
+:func:`deploys.pbs.commands.checked`, so PBS's own error text surfaces as one line.
+
+    >>> job(name="Prune job store1-prune", kind="prune-job", job_id="store1-prune",
+    ...     options={"store": "store1", "schedule": "daily", "keep-daily": 7},
+    ...     current=None, managed=PRUNE_MANAGED)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FunctionCommand, OperationError, operation
+
+from deploys.pbs import commands, plan, secretcmd
+from deploys.pbs.desired import DATASTORE_MANAGED, Acl
+
+
+@operation()
+def datastore(ds_name: str, path: str, options: Mapping[str, Any],
+              current: Mapping[str, Any] | None, chunk_store: bool, reuse_existing: bool,
+              pbs_major: int):
+    """Create (re-attaching an existing chunk store on PBS 4) or update one datastore."""
+    if current is None:
+        if chunk_store and not reuse_existing:
+            raise OperationError(f"{host.name}: {path} already holds a chunk store; set "
+                                 f"reuse_existing to re-attach it (data is never wiped)")
+        if chunk_store and pbs_major < 4:
+            raise OperationError(
+                f"{host.name}: {path} already holds a chunk store and PBS {pbs_major} has no "
+                "--reuse-datastore; re-attach it by hand (docs/pbs-config.md, 'Re-attaching "
+                "a datastore on PBS 3') and rerun")
+        yield commands.checked(commands.datastore_create(ds_name, path, options,
+                                                         reuse_datastore=chunk_store),
+                               f"datastore create {ds_name}")
+        return
+    if current.get("path") != path:
+        raise OperationError(f"{host.name}: datastore {ds_name} is at {current.get('path')} on "
+                             f"PBS, inventory says {path}; move it by hand")
+    sets, deletes = plan.diff_options(current, options, DATASTORE_MANAGED)
+    if sets or deletes:
+        yield commands.checked(commands.datastore_update(ds_name, sets, deletes),
+                               f"datastore update {ds_name}")
+    else:
+        host.noop(f"datastore {ds_name} is up to date")
+
+
+@operation()
+def job(kind: str, job_id: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
+        managed: Iterable[str]):
+    """Create or update one prune/verify/sync job."""
+    if current is None:
+        yield commands.checked(commands.job_create(kind, job_id, options),
+                               f"{kind} create {job_id}")
+        return
+    sets, deletes = plan.diff_options(current, options, managed)
+    if sets or deletes:
+        yield commands.checked(commands.job_update(kind, job_id, sets, deletes),
+                               f"{kind} update {job_id}")
+    else:
+        host.noop(f"{kind} {job_id} is up to date")
+
+
+@operation()
+def remove(kind: str, object_id: str, exists: bool):
+    """Remove one object listed in ``pbs_remove`` (datastores keep their data)."""
+    if not exists:
+        host.noop(f"{kind} {object_id} is already absent")
+        return
+    argv = (commands.datastore_remove(object_id) if kind == "datastore"
+            else commands.remote_remove(object_id) if kind == "remote"
+            else commands.job_remove(kind, object_id))
+    yield commands.checked(argv, f"{kind} remove {object_id}")
+
+
+@operation()
+def user(userid: str, options: Mapping[str, Any], current: Mapping[str, Any] | None):
+    """Create a PBS user (realm pbs, no password: it authenticates with tokens) or update it."""
+    if current is None:
+        yield commands.checked(commands.user_create(userid, options), f"user create {userid}")
+        return
+    sets, deletes = plan.diff_options(current, options, ("comment", "email"))
+    if sets or deletes:
+        yield commands.checked(commands.user_update(userid, sets, deletes),
+                               f"user update {userid}")
+    else:
+        host.noop(f"user {userid} is up to date")
+
+
+@operation()
+def token(token_id: str, options: Mapping[str, Any], exists: bool, secret_known: bool,
+          regenerate: bool, store_path: str, store_key: str):
+    """Generate an API token, capturing its one-time secret into the controller store.
+
+    An existing token whose secret the store lacks is reported, not replaced, unless
+    *regenerate* (``pbs_regenerate_tokens``) asks for it.
+    """
+    userid, name = token_id.split("!", 1)
+    if exists and not regenerate:
+        if not secret_known:
+            host.noop(f"token {token_id} exists but its secret is not in {store_path}; "
+                      "list it in pbs_regenerate_tokens to issue a new one")
+        else:
+            host.noop(f"token {token_id} exists, secret on file")
+        return
+    yield FunctionCommand(secretcmd.generate_token,
+                          (userid, name, dict(options), store_path, store_key,
+                           exists and regenerate), {})
+
+
+@operation()
+def acls(add: list[Acl], remove_: list[Acl]):
+    """Grant missing ACL entries and revoke stale ones of identities this deploy manages."""
+    for entry in add:
+        yield commands.checked(commands.acl_update(entry.path, entry.role, entry.auth_id,
+                                                   propagate=entry.propagate),
+                               f"acl update {entry.path} {entry.role} {entry.auth_id}")
+    for entry in remove_:
+        yield commands.checked(commands.acl_update(entry.path, entry.role, entry.auth_id,
+                                                   delete=True),
+                               f"acl delete {entry.path} {entry.role} {entry.auth_id}")
+    if not add and not remove_:
+        host.noop("ACLs are up to date")
+
+
+@operation()
+def remote(remote_name: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
+           push_password: bool, store_path: str, store_key: str):
+    """A remote with its pinned fingerprint; the password (a token secret) is filled in at
+    execution time from the controller store and never printed."""
+    what = f"remote {'create' if current is None else 'update'} {remote_name}"
+    if current is None:
+        template = commands.remote_create(remote_name, options, secretcmd.SECRET)
+        yield FunctionCommand(secretcmd.run_with_secrets,
+                              (template, store_path, [store_key], what), {})
+        return
+    sets, deletes = plan.diff_options(current, options, ("port", "fingerprint", "comment"))
+    if push_password:
+        template = commands.remote_update(remote_name, sets, deletes, secretcmd.SECRET)
+        yield FunctionCommand(secretcmd.run_with_secrets,
+                              (template, store_path, [store_key], what), {})
+    elif sets or deletes:
+        yield commands.checked(commands.remote_update(remote_name, sets, deletes), what)
+    else:
+        host.noop(f"remote {remote_name} is up to date")
+
+
+@operation()
+def node_config(sets: Mapping[str, str], deletes: list[str]):
+    """``node update`` for the TLS ciphers / ACME settings."""
+    if sets or deletes:
+        yield commands.checked(commands.node_update(sets, deletes), "node update")
+    else:
+        host.noop("node config is up to date")
+
+
+@operation()
+def sync_point(what: str):
+    """A no-op every host of the run passes at the same place in the code.
+
+    pyinfra orders operations as a graph of each host's own sequence; an operation shared by
+    all hosts is a single node, so everything before it (e.g. tokens issued on the local PBS)
+    runs before anything after it on any host (the offsite remote, the PVE storage).
+    """
+    host.noop(f"sync point: {what}")
+    yield from ()

@@ -1,0 +1,200 @@
+"""The PBS configuration step: TLS, datastores, namespaces, identities, remotes, jobs.
+
+``pbs_config_step(pbs_major)`` is called by ``deploys/node.py`` after apt/zfs/nftables; the
+PVE hand-off (``deploys/pve_link.py``) reuses :func:`pbs_access`. Order matters across hosts:
+tokens are generated (and their secrets stored) before any remote or PVE storage that needs
+them, because pyinfra runs operations in code order on all hosts.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import files, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys import schema, secrets
+from deploys.pbs import context, desired, operations, plan, secretcmd, tls
+from deploys.pbs.desired import (
+    PRUNE_MANAGED,
+    SYNC_MANAGED,
+    VERIFY_MANAGED,
+    PbsObjects,
+)
+from deploys.pbs.facts import (
+    DatastorePaths,
+    PbsList,
+    PbsNode,
+    PbsTokens,
+    RemotePasswordDigests,
+)
+from deploys.pbs.report import hardening_report
+
+CONF = "/etc/proxmox-backup"
+
+
+def objects() -> PbsObjects:
+    """Desired objects of the current host (an inventory inconsistency stops the run)."""
+    try:
+        return desired.pbs_objects(context.fleet(), host.name, context.fingerprint_of)
+    except desired.DesiredError as exc:
+        raise DeployError(str(exc)) from None
+
+
+def pbs_major_version() -> int:
+    """``pbs_version`` or, from Debian: 12 → 3, 13 → 4."""
+    configured = schema.value(host, "pbs_version")
+    if configured:
+        return int(configured)
+    major = host.get_fact(LinuxDistribution).get("major") or 12
+    return 4 if int(major) >= 13 else 3
+
+
+def _tls() -> list[Any]:
+    """Certificate upload, node ciphers (+ optional OPENSSL_CONF drop-in); changed ops."""
+    changed = []
+    cert = schema.value(host, "pbs_certificate")
+    if cert:
+        changed.append(files.put(name="PBS proxy certificate", src=cert["cert"],
+                                 dest=f"{CONF}/proxy.pem", user="root", group="backup",
+                                 mode="640"))
+        changed.append(files.put(name="PBS proxy key", src=cert["key"],
+                                 dest=f"{CONF}/proxy.key", user="root", group="backup",
+                                 mode="640"))
+    wanted, policy = desired.node_options(context.view(host.name))
+    current = host.get_fact(PbsNode)
+    sets = {k: v for k, v in wanted.items() if v is not None and current.get(k) != v}
+    deletes = sorted(k for k, v in wanted.items() if v is None and k in current)
+    changed.append(operations.node_config(name=f"Node TLS policy {policy} (+ ACME settings)",
+                                          sets=sets, deletes=deletes))
+    use_conf = policy == "tls13" and schema.value(host, "pbs_tls_openssl_conf")
+    if use_conf:
+        changed.append(files.put(name="OpenSSL config: TLS 1.3 minimum for the proxy",
+                                 src=StringIO(tls.openssl_conf_text()),
+                                 dest=tls.OPENSSL_CONF_PATH, mode="644"))
+        files.directory(name="proxy drop-in directory", path=tls.DROPIN_DIR, mode="755")
+        changed.append(files.put(name="proxy drop-in OPENSSL_CONF",
+                                 src=StringIO(tls.dropin_text()), dest=tls.DROPIN_PATH,
+                                 mode="644"))
+    else:
+        changed.append(files.file(name="No proxy OpenSSL override",
+                                  path=tls.OPENSSL_CONF_PATH, present=False))
+        changed.append(files.file(name="No proxy drop-in", path=tls.DROPIN_PATH,
+                                  present=False))
+    return changed
+
+
+def _datastores(objs: PbsObjects, pbs_major: int) -> None:
+    current = plan.by_id(host.get_fact(PbsList, kind="datastore"), "name")
+    paths = host.get_fact(DatastorePaths, paths=[d.path for d in objs.datastores.values()])
+    for ds in objs.datastores.values():
+        state = paths.get(ds.path, {})
+        if ds.name not in current:
+            files.directory(name=f"Datastore directory {ds.path} (backup:backup)", path=ds.path,
+                            user="backup", group="backup", mode="755")
+        operations.datastore(name=f"Datastore {ds.name}", ds_name=ds.name, path=ds.path,
+                             options=ds.options, current=current.get(ds.name),
+                             chunk_store=bool(state.get("chunks")),
+                             reuse_existing=ds.reuse_existing, pbs_major=pbs_major)
+
+
+def namespaces(objs: PbsObjects) -> None:
+    """Namespace directories ``<datastore>/ns/<a>[/ns/<b>…]`` owned backup:backup, the way
+    PBS creates them (a namespace is only a directory, pbs-internals.md §1.3)."""
+    for store, ns in objs.namespaces:
+        base = objs.datastores[store].path
+        parts = ns.split("/")
+        for depth in range(1, len(parts) + 1):
+            path = base + "".join(f"/ns/{p}" for p in parts[:depth])
+            files.directory(name=f"Namespace {store}:{'/'.join(parts[:depth])}", path=path,
+                            user="backup", group="backup", mode="755")
+
+
+def pbs_access(objs: PbsObjects) -> None:
+    """Users, tokens (secrets captured to the controller) and least-privilege ACLs."""
+    users = plan.by_id(host.get_fact(PbsList, kind="user"), "userid")
+    for userid, opts in sorted(objs.users.items()):
+        operations.user(name=f"User {userid}", userid=userid, options=opts,
+                        current=users.get(userid))
+    regenerate = set(schema.value(host, "pbs_regenerate_tokens"))
+    path = context.store_path(host.name)
+    store = context.store(host.name)
+    existing: set[str] = set()
+    for userid in sorted({t.split("!")[0] for t in objs.tokens} & set(users)):
+        existing |= {t["tokenid"] for t in host.get_fact(PbsTokens, userid=userid)}
+    for token_id, opts in sorted(objs.tokens.items()):
+        key = secrets.token_key(host.name, token_id)
+        operations.token(name=f"Token {token_id}", token_id=token_id, options=opts,
+                         exists=token_id in existing, secret_known=store.get(key) is not None,
+                         regenerate=token_id in regenerate, store_path=path, store_key=key)
+    current = [e for e in host.get_fact(PbsList, kind="acl")
+               if not (e["ugid"] in regenerate and e["ugid"] in existing)]
+    managed = set(objs.users) | set(objs.tokens)
+    add, remove = plan.acl_changes(current, objs.acls, managed)
+    operations.acls(name="ACLs (least privilege, user and token)", add=add, remove_=remove)
+
+
+def _remotes_and_sync(objs: PbsObjects) -> None:
+    current = plan.by_id(host.get_fact(PbsList, kind="remote"), "name")
+    digests = host.get_fact(RemotePasswordDigests) if current else {}
+    for remote in objs.remotes.values():
+        peer = remote.secret.pbs_host
+        key = secrets.token_key(peer, remote.secret.token_id)
+        secret = context.store(peer).get(key)
+        regenerating = remote.secret.token_id in context.view(peer).value(
+            "pbs_regenerate_tokens")
+        push = remote.name in current and (
+            regenerating or (secret is not None
+                             and digests.get(remote.name) != secretcmd.digest(secret)))
+        operations.remote(name=f"Remote {remote.name} (fingerprint pinned)",
+                          remote_name=remote.name, options=remote.options,
+                          current=current.get(remote.name), push_password=push,
+                          store_path=context.store_path(peer), store_key=key)
+    _jobs("sync-job", objs.sync_jobs, SYNC_MANAGED)
+
+
+def _jobs(kind: str, wanted: dict[str, dict[str, Any]], managed: tuple[str, ...]) -> None:
+    current = plan.by_id(host.get_fact(PbsList, kind=kind), "id")
+    for job_id, opts in sorted(wanted.items()):
+        operations.job(name=f"{kind} {job_id}", kind=kind, job_id=job_id, options=opts,
+                       current=current.get(job_id), managed=managed)
+
+
+def _removals() -> None:
+    for kind, ids in sorted(schema.value(host, "pbs_remove").items()):
+        id_key = "name" if kind in ("datastore", "remote") else "id"
+        present = {row[id_key] for row in host.get_fact(PbsList, kind=kind)}
+        for object_id in ids:
+            operations.remove(name=f"Remove {kind} {object_id} (asked in pbs_remove)",
+                              kind=kind, object_id=object_id, exists=object_id in present)
+
+
+@deploy("PBS configuration")
+def pbs_config(pbs_major: int | None = None) -> None:
+    """Everything PBS-side, then the hardening report."""
+    major = pbs_major or pbs_major_version()
+    objs = objects()
+    tls_changes = _tls()
+    _datastores(objs, major)
+    namespaces(objs)
+    pbs_access(objs)
+    operations.sync_point(name="All PBS tokens issued", what="tokens issued")
+    _remotes_and_sync(objs)
+    _jobs("prune-job", objs.prune_jobs, PRUNE_MANAGED)
+    _jobs("verify-job", objs.verify_jobs, VERIFY_MANAGED)
+    _removals()
+    systemd.daemon_reload(name="systemd daemon-reload (proxy drop-in)",
+                          _if=any_changed(*tls_changes[-2:]))
+    systemd.service(name="Restart proxmox-backup-proxy (TLS settings changed)",
+                    service=tls.PROXY_UNIT, restarted=True, _if=any_changed(*tls_changes))
+    hardening_report(policy=schema.value(host, "pbs_tls_policy"))
+
+
+def pbs_config_step(pbs_major: int | None = None) -> None:
+    """Entry for ``deploys/node.py``: the PBS configuration of a PBS node."""
+    pbs_config(pbs_major)

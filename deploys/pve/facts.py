@@ -1,0 +1,68 @@
+"""Facts on a PVE node: ``/etc/pve/storage.cfg`` sections and digests of storage passwords.
+
+    >>> host.get_fact(PveStorageConfig)
+    {"pbs-pbs1-store1": {"type": "pbs", "server": "192.0.2.10", "datastore": "store1", …}}
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from pyinfra.api import FactBase
+
+STORAGE_CFG = "/etc/pve/storage.cfg"
+PRIV_DIR = "/etc/pve/priv/storage"
+
+
+def parse_storage_cfg(lines: list[str]) -> dict[str, dict[str, Any]]:
+    """PVE section config → {storage id: {"type": …, key: value}} (flags without value = 1)."""
+    out: dict[str, dict[str, Any]] = {}
+    current: dict[str, Any] | None = None
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0] in " \t":
+            if current is not None:
+                key, _, val = line.strip().partition(" ")
+                current[key] = val.strip() or "1"
+        else:
+            stype, _, sid = line.partition(":")
+            current = out.setdefault(sid.strip(), {"type": stype.strip()})
+    return out
+
+
+class PveStorageConfig(FactBase[dict]):
+    """The parsed ``storage.cfg`` ({} when absent)."""
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self) -> str:
+        return f"cat {STORAGE_CFG} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict:
+        return parse_storage_cfg(output)
+
+
+class PveSecretDigests(FactBase[dict]):
+    """sha256 of ``<id>.pw`` (trailing newline stripped) per storage id; the secret itself
+    never leaves the node.
+
+    >>> host.get_fact(PveSecretDigests, storage_ids=["pbs-a"])
+    {"pbs-a": "9f86d08…"}
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, storage_ids: list[str]) -> str:
+        ids = " ".join(shlex.quote(i) for i in storage_ids) or "''"
+        return (f"for i in {ids}; do f={PRIV_DIR}/$i.pw; [ -r \"$f\" ] || continue; "
+                "printf '%s %s\\n' \"$i\" \"$(tr -d '\\n' < \"$f\" | sha256sum | cut -d' ' -f1)\"; "
+                "done")
+
+    def process(self, output: list[str]) -> dict:
+        return dict(line.split(" ", 1) for line in output if " " in line)

@@ -1,0 +1,69 @@
+"""The PBS storage entry on a PVE node, idempotent; secrets filled in at execution time.
+
+    >>> pbs_storage(name="PBS storage pbs-pbs1-store1", storage=…, current=None, …)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FunctionCommand, OperationError, operation
+
+from deploys.pbs import commands as pbs_commands
+from deploys.pbs import plan, secretcmd
+from deploys.pbs.desired import PveStorage
+from deploys.pve import commands
+
+#: storage.cfg keys this deploy owns (besides the fixed server/datastore).
+MANAGED = ("username", "fingerprint", "namespace", "port", "content", "prune-backups",
+           "encryption-key")
+FIXED = ("server", "datastore")
+
+
+@operation()
+def pbs_storage(storage: PveStorage, current: Mapping[str, Any] | None, push_password: bool,
+                key_fingerprint: str | None, store_path: str, store_keys: Sequence[str]):
+    """``pvesm add pbs`` when missing; ``pvesm set`` for a changed fingerprint, namespace,
+    token, password (a regenerated secret) or encryption key."""
+    sid = storage.storage_id
+    token_key = store_keys[0]
+    if current is None:
+        opts: dict[str, Any] = {**storage.options, "password": secretcmd.placeholder(0)}
+        if key_fingerprint:
+            opts["encryption-key"] = secretcmd.placeholder(1)
+        yield FunctionCommand(secretcmd.run_with_secrets,
+                              (commands.pvesm_add(sid, opts), store_path, list(store_keys),
+                               f"pvesm add pbs {sid}", "PVE"), {})
+        return
+    if current.get("type") != "pbs":
+        raise OperationError(f"{host.name}: storage {sid} exists with type "
+                             f"{current.get('type')}, not pbs")
+    for key in FIXED:
+        if str(current.get(key)) != str(storage.options[key]):
+            raise OperationError(f"{host.name}: storage {sid} has {key} {current.get(key)}, "
+                                 f"inventory says {storage.options[key]}; PVE cannot change a "
+                                 f"fixed option: remove the storage or give it a new id")
+    wanted = {k: v for k, v in storage.options.items() if k not in FIXED}
+    if key_fingerprint:
+        wanted["encryption-key"] = key_fingerprint
+    sets, deletes = plan.diff_options({k: v for k, v in current.items() if k != "type"},
+                                      wanted, MANAGED)
+    secret_opts: dict[str, Any] = {}
+    keys = [token_key]
+    if "encryption-key" in sets:
+        secret_opts["encryption-key"] = secretcmd.placeholder(1)
+        keys.append(store_keys[1])
+        sets.pop("encryption-key")
+    if push_password:
+        secret_opts["password"] = secretcmd.placeholder(0)
+    if secret_opts:
+        yield FunctionCommand(secretcmd.run_with_secrets,
+                              (commands.pvesm_set(sid, {**sets, **secret_opts}, deletes),
+                               store_path, keys, f"pvesm set {sid}", "PVE"), {})
+    elif sets or deletes:
+        yield pbs_commands.checked(commands.pvesm_set(sid, sets, deletes), f"pvesm set {sid}",
+                                   "PVE")
+    else:
+        host.noop(f"PBS storage {sid} is up to date")
