@@ -34,7 +34,7 @@ def pbs_node() -> None:
     sysctl_step(survey["mem_total_bytes"])
     nftables_step(listen_port(schema.value(host, "agent_settings")))
     # >>> PBS configuration (issue 4: deploys/pbs/) — insert its one call on the next line. <<<
-
+    __import__("deploys.pbs.steps").pbs.steps.pbs_config_step(survey["pbs_major"])
     agent_step()
     config_backup_step()
 

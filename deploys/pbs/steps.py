@@ -11,15 +11,15 @@ from __future__ import annotations
 from io import StringIO
 from typing import Any
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.server import LinuxDistribution
+from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys import schema, secrets
-from deploys.pbs import context, desired, operations, plan, secretcmd, tls
+from deploys.pbs import commands, context, desired, operations, plan, secretcmd, tls
 from deploys.pbs.desired import (
     PRUNE_MANAGED,
     SYNC_MANAGED,
@@ -196,5 +196,14 @@ def pbs_config(pbs_major: int | None = None) -> None:
 
 
 def pbs_config_step(pbs_major: int | None = None) -> None:
-    """Entry for ``deploys/node.py``: the PBS configuration of a PBS node."""
+    """Entry for ``deploys/node.py``: the PBS configuration of a PBS node.
+
+    Skipped (with a warning) only when PBS is absent AND the TEST-ONLY switch
+    ``test_only_skip_packages`` says it will not be installed in this run.
+    """
+    skipped = "proxmox-backup-server" in (host.data.get("test_only_skip_packages") or [])
+    if skipped and not host.get_fact(Which, command=commands.PBM):
+        logger.warning(f"{host.name}: PBS configuration skipped: proxmox-backup-server is not "
+                       "installed and test_only_skip_packages skips it")
+        return
     pbs_config(pbs_major)
