@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,7 +25,8 @@ from ..progress import Progress
 from ..state import Record, StateStore
 
 NDIRS = 1 << 16
-RECORD = "chunks"
+RECORD = "chunks"  # sorted arrays of the whole store
+DIRS_RECORD = "chunk-dirs"  # per-directory mtimes: all a rescan needs when nothing changed
 RECENT_NS = 2_000_000_000  # a dir changed < 2 s before the scan may change again unseen
 MAX_CHUNK_FILE = (1 << 32) - 1
 BATCH = 512
@@ -33,6 +35,7 @@ _HEX = frozenset("0123456789abcdef")
 _EMPTY_U64 = np.zeros(0, np.uint64)
 _EMPTY_U32 = np.zeros(0, np.uint32)
 _SHIFT = np.uint64(48)
+DIR_NAMES = [f"{i:04x}" for i in range(NDIRS)]
 
 
 @dataclass(slots=True)
@@ -47,18 +50,44 @@ class Batch:
     issues: list[ScanIssue] = field(default_factory=list)
 
 
-@dataclass(slots=True)
 class ChunkListing:
-    prefixes: np.ndarray  # sorted uint64
-    sizes: np.ndarray  # uint32, aligned with prefixes
-    bad: np.ndarray  # sorted uint64 prefixes of *.bad files (one entry per file)
-    issues: list[ScanIssue]
-    dirs_listed: int
-    fingerprint: str  # changes whenever any directory's content may have changed
+    """Sorted chunk arrays; when every directory is unchanged they are loaded only if used."""
+
+    def __init__(self, issues: list[ScanIssue], dirs_listed: int, fingerprint: str,
+                 arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 loader: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+                 ) -> None:
+        self.issues, self.dirs_listed = issues, dirs_listed
+        self.fingerprint = fingerprint  # changes whenever a directory may have changed
+        self._arrays, self._loader = arrays, loader
+
+    def _get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            assert self._loader is not None
+            self._arrays = self._loader()
+        return self._arrays
+
+    @property
+    def prefixes(self) -> np.ndarray:
+        """Sorted uint64 digest prefixes of the good chunk files."""
+        return self._get()[0]
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """uint32 on-disk sizes, aligned with :attr:`prefixes`."""
+        return self._get()[1]
+
+    @property
+    def bad(self) -> np.ndarray:
+        """Sorted uint64 prefixes of the ``*.bad`` files (one entry per file)."""
+        return self._get()[2]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._get()
 
 
 def _empty(issues: list[ScanIssue]) -> ChunkListing:
-    return ChunkListing(_EMPTY_U64, _EMPTY_U32, _EMPTY_U64, issues, 0, "none")
+    return ChunkListing(issues, 0, "none", (_EMPTY_U64, _EMPTY_U32, _EMPTY_U64))
 
 
 def _hex_prefixes(names: list[str]) -> np.ndarray:
@@ -71,7 +100,7 @@ def _hex_prefixes(names: list[str]) -> np.ndarray:
 def _list_one(cfd: int, num: int, names: list[str], sizes: list[int], bad: list[str],
               issues: list[ScanIssue], cpath: str) -> int:
     """Append one directory's chunk names/sizes and bad names; return its mtime (-1: error)."""
-    name = f"{num:04x}"
+    name = DIR_NAMES[num]
     try:
         fd = os.open(name, DIR_FLAGS, dir_fd=cfd)
     except OSError as exc:
@@ -79,19 +108,17 @@ def _list_one(cfd: int, num: int, names: list[str], sizes: list[int], bad: list[
         return -1
     try:
         mtime = os.fstat(fd).st_mtime_ns
-        with os.scandir(fd) as it:
-            for e in it:
-                n = e.name
-                if len(n) == 64:
-                    try:
-                        st = os.stat(n, dir_fd=fd, follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue  # removed (by GC) while we listed: not on disk
-                    if stat.S_ISREG(st.st_mode):
-                        names.append(n)
-                        sizes.append(st.st_size)
-                elif n.endswith(".bad") and BAD_CHUNK_NAME_RE.match(n):
-                    bad.append(n)
+        for n in os.listdir(fd):
+            if len(n) == 64:
+                try:
+                    st = os.stat(n, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # removed (by GC) while we listed: not on disk
+                if stat.S_ISREG(st.st_mode):
+                    names.append(n)
+                    sizes.append(st.st_size)
+            elif n.endswith(".bad") and BAD_CHUNK_NAME_RE.match(n):
+                bad.append(n)
     except OSError as exc:
         issues.append(ScanIssue(os.path.join(cpath, name), os_reason(exc)))
         mtime = -1
@@ -189,7 +216,7 @@ def _stat_mtimes(cfd: int, nums: list[int]) -> np.ndarray:
     out = np.full(len(nums), -1, dtype=np.int64)
     for i, num in enumerate(nums):
         with contextlib.suppress(OSError):
-            out[i] = os.stat(f"{num:04x}", dir_fd=cfd, follow_symlinks=False).st_mtime_ns
+            out[i] = os.stat(DIR_NAMES[num], dir_fd=cfd, follow_symlinks=False).st_mtime_ns
     return out
 
 
@@ -205,13 +232,20 @@ def _list_all(
     cfd: int, cpath: str, nums: list[int], store: StateStore | None, scan_start_ns: int,
     workers: int, progress: bool, issues: list[ScanIssue],
 ) -> ChunkListing:
-    cached = _load(store)
+    dirs = _load_dirs(store)
     todo = nums
-    if cached is not None and nums:
+    if dirs is not None and nums:
         now = np.concatenate(_parallel(lambda part: _stat_mtimes(cfd, part), nums, workers))
-        old = cached.arrays["mtimes"][np.array(nums, dtype=np.int64)]
+        old = dirs.arrays["mtimes"][np.array(nums, dtype=np.int64)]
         same = (old == now) & (old >= 0)
-        todo = list(np.array(nums, dtype=np.int64)[~same])
+        todo = [int(n) for n in np.array(nums, dtype=np.int64)[~same]]
+        if not todo and _only_in(dirs, nums):
+            gen = dirs.meta["generation"]
+            return ChunkListing(issues, 0, dirs.meta["fingerprint"], loader=lambda: (
+                _cached_arrays(store, gen) or _relist(cpath, nums, scan_start_ns)))
+    cached = _load_arrays(store, dirs) if dirs is not None else None
+    if cached is None:
+        todo = nums
     bar = Progress("chunk dirs", total=len(todo), stream=True if progress else None)
 
     def work(part: list[int]) -> Batch:
@@ -223,28 +257,43 @@ def _list_all(
     bar.close()
     for b in batches:
         issues.extend(b.issues)
-    listing = _assemble(nums, batches, cached, issues)
+    mtimes = _dir_mtimes(nums, batches, dirs if cached is not None else None)
+    listing = _assemble(batches, cached, mtimes, issues)
     if store is not None and (batches or cached is None):
-        _save(store, listing, _dir_mtimes(nums, batches, cached))
+        _save(store, listing, mtimes)
     return listing
 
 
-def _assemble(nums: list[int], batches: list[Batch], cached: Record | None,
+def _relist(cpath: str, nums: list[int], scan_start_ns: int):
+    """Fallback when the persisted arrays vanished: list everything again (runs after
+    :func:`list_chunks` closed its directory fd, so it opens its own)."""
+    cfd = os.open(cpath, DIR_FLAGS)
+    try:
+        batches = _parallel(lambda part: list_batch(cfd, cpath, part, scan_start_ns), nums, 3)
+    finally:
+        os.close(cfd)
+    return _assemble(batches, None, np.zeros(0, np.int64), []).arrays()
+
+
+def _only_in(dirs: Record, nums: list[int]) -> bool:
+    """True when no directory known to the state has disappeared."""
+    known = dirs.arrays["mtimes"] >= 0
+    known[np.array(nums, dtype=np.int64)] = False
+    return not known.any()
+
+
+def _assemble(batches: list[Batch], cached: tuple | None, mtimes: np.ndarray,
               issues: list[ScanIssue]) -> ChunkListing:
-    listed = np.zeros(NDIRS, bool)
-    listed[np.array(nums, dtype=np.int64)] = True
-    for b in batches:
-        listed[b.nums] = False  # listed again: drop their cached entries
     parts_p, parts_s, parts_b = [], [], []
     if cached is not None:
-        cp, cs, cb = cached.arrays["prefixes"], cached.arrays["sizes"], cached.arrays["bad"]
-        if not batches and listed[(cp >> _SHIFT).astype(np.int64)].all() \
-                and listed[(cb >> _SHIFT).astype(np.int64)].all():
-            return ChunkListing(cp, cs, cb, issues, 0, cached.meta["fingerprint"])
-        keep = listed[(cp >> _SHIFT).astype(np.int64)]
+        relisted = np.zeros(NDIRS, bool)
+        for b in batches:
+            relisted[b.nums] = True  # listed again: drop their cached entries
+        cp, cs, cb = cached
+        keep = ~relisted[(cp >> _SHIFT).astype(np.int64)]
         parts_p.append(cp[keep])
         parts_s.append(cs[keep])
-        parts_b.append(cb[listed[(cb >> _SHIFT).astype(np.int64)]])
+        parts_b.append(cb[~relisted[(cb >> _SHIFT).astype(np.int64)]])
     parts_p += [b.prefixes for b in batches]
     parts_s += [b.sizes for b in batches]
     parts_b += [b.bad for b in batches]
@@ -258,34 +307,47 @@ def _assemble(nums: list[int], batches: list[Batch], cached: Record | None,
     if cached is not None and batches:
         order = np.argsort(prefixes, kind="stable")
         prefixes, sizes = prefixes[order], sizes[order]
-    mt = _dir_mtimes(nums, batches, cached)
     fp = "volatile" if any((b.mtimes < 0).any() for b in batches) else \
-        hashlib.sha256(mt.tobytes()).hexdigest()
-    return ChunkListing(prefixes, sizes, bad, issues, sum(len(b.nums) for b in batches), fp)
+        hashlib.sha256(mtimes.tobytes()).hexdigest()
+    listed = sum(len(b.nums) for b in batches)
+    return ChunkListing(issues, listed, fp, (prefixes, sizes, bad))
 
 
-def _dir_mtimes(nums: list[int], batches: list[Batch], cached: Record | None) -> np.ndarray:
+def _dir_mtimes(nums: list[int], batches: list[Batch], dirs: Record | None) -> np.ndarray:
     mt = np.full(NDIRS, -1, dtype=np.int64)
-    if cached is not None and nums:
+    if dirs is not None and nums:
         idx = np.array(nums, dtype=np.int64)
-        mt[idx] = cached.arrays["mtimes"][idx]
+        mt[idx] = dirs.arrays["mtimes"][idx]
     for b in batches:
         mt[b.nums] = b.mtimes
     return mt
 
 
-def _load(store: StateStore | None) -> Record | None:
-    rec = store.load(RECORD) if store is not None else None
-    if rec is None:
-        return None
-    need = {"mtimes", "prefixes", "sizes", "bad"}
-    if not need <= rec.arrays.keys() or len(rec.arrays["mtimes"]) != NDIRS:
+def _load_dirs(store: StateStore | None) -> Record | None:
+    rec = store.load(DIRS_RECORD) if store is not None else None
+    if rec is None or "mtimes" not in rec.arrays or len(rec.arrays["mtimes"]) != NDIRS:
         return None
     return rec
 
 
+def _cached_arrays(store: StateStore | None, generation: str):
+    rec = store.load(RECORD) if store is not None else None
+    if rec is None or rec.meta.get("generation") != generation:
+        return None
+    if not {"prefixes", "sizes", "bad"} <= rec.arrays.keys():
+        return None
+    return rec.arrays["prefixes"], rec.arrays["sizes"], rec.arrays["bad"]
+
+
+def _load_arrays(store: StateStore | None, dirs: Record):
+    return _cached_arrays(store, dirs.meta.get("generation", ""))
+
+
 def _save(store: StateStore, listing: ChunkListing, mtimes: np.ndarray) -> None:
-    store.save(RECORD, {"fingerprint": listing.fingerprint}, {
-        "mtimes": mtimes, "prefixes": listing.prefixes, "sizes": listing.sizes,
-        "bad": listing.bad,
-    })
+    """Arrays first, then the directory record naming them: a kill in between leaves a
+    directory record whose generation no longer matches, so the arrays are rebuilt."""
+    generation = os.urandom(8).hex()
+    store.save(RECORD, {"generation": generation}, {
+        "prefixes": listing.prefixes, "sizes": listing.sizes, "bad": listing.bad})
+    store.save(DIRS_RECORD, {"generation": generation, "fingerprint": listing.fingerprint},
+               {"mtimes": mtimes})

@@ -216,3 +216,34 @@ def test_store_save_load_and_stale_temp_cleanup(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", [b"", b"PBSAGST\x01" + b"\0" * 40])
 def test_short_or_empty_records_are_absent(bad: bytes) -> None:
     assert decode_record(bad) is None
+
+
+@pytest.mark.parametrize("lost", [("chunks", "result"), ("chunks",), ("chunk-dirs",)])
+def test_partial_state_loss_is_rebuilt(small_demo: str, tmp_path: Path, lost) -> None:
+    """Directory mtimes kept but the arrays (or the cached result) gone: list again."""
+    _age(small_demo)
+    clean = normalized(scan_datastore(small_demo).as_dict())
+    first = _scan(small_demo, tmp_path / "st")
+    for name in lost:
+        os.unlink(os.path.join(first.scan.state_dir, name))
+    cdir = sorted(glob.glob(os.path.join(small_demo, ".chunks", "*")))[0]
+    os.unlink(os.path.join(cdir, sorted(os.listdir(cdir))[0]))
+    _age(cdir)
+    rep = _scan(small_demo, tmp_path / "st")
+    assert_matches_reference(rep.as_dict(), small_demo)
+    assert normalized(rep.as_dict()) != clean
+    if lost == ("chunks",):
+        rep2 = _scan(small_demo, tmp_path / "st")
+        assert normalized(rep2.as_dict()) == normalized(rep.as_dict())
+
+
+def test_unchanged_dirs_but_lost_arrays_and_result(small_demo: str, tmp_path: Path) -> None:
+    """Nothing changed, yet the chunk arrays and result are gone: the lazy loader relists."""
+    _age(small_demo)
+    clean = normalized(scan_datastore(small_demo).as_dict())
+    first = _scan(small_demo, tmp_path / "st")
+    for name in ("chunks", "result"):
+        os.unlink(os.path.join(first.scan.state_dir, name))
+    rep = _scan(small_demo, tmp_path / "st")
+    assert rep.scan.chunk_dirs_listed == 0 and not rep.scan.result_cached
+    assert normalized(rep.as_dict()) == clean
