@@ -271,7 +271,7 @@ def _damage(store: _Store, newest: list[list[bytes]], garbage: int, missing: int
             bad: int) -> None:
     """Add unreferenced chunk files, delete referenced ones, rename some to ``.0.bad``."""
     rng = random.Random(0xBAD)
-    for i in range(garbage):
+    for _ in range(garbage):
         store.put_chunk(_content(rng, 256 * 1024))
     candidates = sorted({d for digests in newest for d in digests} - {chunk_digest(ZERO_CHUNK)})
     if missing + bad > len(candidates):
