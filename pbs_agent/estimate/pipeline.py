@@ -45,7 +45,14 @@ class ChunkDigester:
             comp = self._local.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         return comp
 
-    def __call__(self, data: bytes) -> ChunkInfo:
+    def buffer(self, size: int) -> bytearray:
+        """A read buffer of *size* bytes owned by the calling thread (reused per chunk)."""
+        buf = getattr(self._local, "buffer", None)
+        if buf is None or len(buf) != size:
+            buf = self._local.buffer = bytearray(size)
+        return buf
+
+    def __call__(self, data: bytes | memoryview) -> ChunkInfo:
         digest = hashlib.sha256(data).digest()
         stored = None
         if self.compress and not self.known(digest):

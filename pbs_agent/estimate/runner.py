@@ -139,8 +139,10 @@ class Estimator:
     def image(self, path: str, result: InputResult) -> None:
         img = Image.open(path)
         try:
-            work = ordered_map(self.pool, lambda off: self.digest(img.read_chunk(off)),
-                               img.offsets(), self.window)
+            def one(offset: int) -> ChunkInfo:
+                return self.digest(img.read_chunk(offset, self.digest.buffer(img.chunk_size)))
+
+            work = ordered_map(self.pool, one, img.offsets(), self.window)
             self._account(work, result)
         finally:
             img.close()
