@@ -22,6 +22,9 @@ ALLOWED_NET = ipaddress.ip_network("10.231.1.0/24")  # the "allowed" client netw
 DENIED_NET = ipaddress.ip_network("10.231.2.0/24")  # the "denied" client network
 FIRST_HOST_INDEX = 10  # hosts are 10.231.0.10, .11, …
 MAX_HOSTS = 200
+# inotify instances one booted host holds (systemd 3, dbus 1, logind 1); all hosts share
+# this machine's fs.inotify.max_user_instances, which the harness never raises.
+INOTIFY_PER_HOST = 5
 APT_PROXY_PORT = 3142
 APT_PROXY_URL = f"http://{BRIDGE_ADDRESS}:{APT_PROXY_PORT}"
 

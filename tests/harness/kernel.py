@@ -6,6 +6,7 @@ are read in this machine's own namespace (the hosts have their own).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 WATCHED_KEYS = (
@@ -38,3 +39,24 @@ def host_kernel_snapshot(keys: tuple[str, ...] = WATCHED_KEYS) -> dict[str, str]
         except (FileNotFoundError, PermissionError):
             continue
     return values
+
+
+def inotify_instances_in_use(uid: int = 0) -> int:
+    """inotify instances held by processes of *uid* (the kernel limits them per user)."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            real_uid = int(status.split("\nUid:", 1)[1].split()[0])
+            if real_uid != uid:
+                continue
+            fd_dir = f"/proc/{pid}/fd"
+            count += sum(os.readlink(f"{fd_dir}/{fd}") == "anon_inode:inotify"
+                         for fd in os.listdir(fd_dir))
+        except (OSError, IndexError, ValueError):
+            continue
+    return count
+
+
+def inotify_limit() -> int:
+    return int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())

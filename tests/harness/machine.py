@@ -39,6 +39,7 @@ class SandboxHost:
     paths: Paths
     ssh_key_path: Path
     ssh_port: int = 22
+    boot_state: str = field(default="", init=False)  # "running" or "degraded"
     _nspawn: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -75,7 +76,10 @@ class SandboxHost:
         network.add_endpoint(self.name, self.veth, host_address(self.index))
         self._boot()
         self._wait_ssh(BOOT_TIMEOUT)
-        self.exec("systemctl is-system-running --wait", timeout=BOOT_TIMEOUT)
+        self.boot_state = self.exec("systemctl is-system-running --wait", check=False,
+                                    timeout=BOOT_TIMEOUT).stdout.strip()
+        if self.boot_state not in ("running", "degraded"):
+            raise HarnessError(f"{self.name}: systemd state {self.boot_state!r} after boot")
 
     def _write_identity(self) -> None:
         etc = self.root / "etc"
@@ -158,10 +162,11 @@ class SandboxHost:
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
                 f"root@{self.address}", cmd]
 
-    def ssh(self, cmd: str, *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def ssh(self, cmd: str, *, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run *cmd* over real SSH (OpenSSH client), never raising on its exit code."""
         return subprocess.run(self.ssh_argv(cmd), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, input=input, check=False)
 
     def inventory_entry(self, data: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         """``(name, data)`` for a pyinfra inventory: SSH settings for this host + *data*."""

@@ -55,7 +55,12 @@ def add_endpoint(netns: str, veth: str, address: ipaddress.IPv4Address) -> None:
         raise HarnessError(f"interface name {veth!r} longer than 15 characters")
     delete_endpoint(netns, veth)
     run(["ip", "netns", "add", netns])
-    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
+    # A MAC derived from the address keeps this machine's ARP entry valid when a host is
+    # recreated with the same address (a stale entry stalls SSH for up to half a minute).
+    mac = "02:70:66:" + ":".join(f"{octet:02x}" for octet in address.packed[1:])
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", mac,
+         "netns", netns])
+    run(["ip", "neigh", "flush", "to", str(address), "dev", BRIDGE], check=False)
     run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
     run(["ip", "-n", netns, "addr", "add", f"{address}/{LAN.prefixlen}", "dev", "eth0"])
     run(["ip", "-n", netns, "link", "set", "eth0", "up"])

@@ -20,15 +20,21 @@ from tests.harness.proc import run
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
+# No libpam-systemd: a per-login `systemd --user` would cost 3 more inotify instances per
+# host, and fs.inotify.max_user_instances (128, kernel-wide, for all containers together)
+# is what limits how many hosts can run at once (see config.INOTIFY_PER_HOST).
 PACKAGES = (
     "ca-certificates", "curl", "dbus", "gnupg", "iproute2", "iputils-ping", "kmod",
-    "libpam-systemd", "netcat-openbsd", "nftables", "openssh-server", "procps", "python3",
-    "sudo", "systemd", "systemd-sysv",
+    "netcat-openbsd", "nftables", "openssh-server", "procps", "python3", "sudo", "systemd",
+    "systemd-sysv",
 )
-# Units that would only slow the hosts down or touch the network on a timer.
+# Units that would only slow the hosts down, touch the network on a timer, or use inotify
+# instances for nothing (password agents, the console getty).
 MASKED_UNITS = (
     "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
     "man-db.timer", "systemd-timesyncd.service", "systemd-networkd-wait-online.service",
+    "systemd-ask-password-console.path", "systemd-ask-password-wall.path",
+    "console-getty.service",
 )
 SOURCES = f"""\
 Types: deb
@@ -108,6 +114,7 @@ def ensure_base(paths: Paths) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (base / ".complete").exists():
             return base
+        _prune(paths)
         tarball = build_tarball(paths)
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir()
@@ -117,3 +124,14 @@ def ensure_base(paths: Paths) -> Path:
             raise HarnessError(f"{tarball}: unpacked tree has no /sbin/init")
         (base / ".complete").touch()
     return base
+
+
+def _prune(paths: Paths) -> None:
+    """Delete tarballs and base trees of other keys (a base tree only when no host uses it)."""
+    for old in paths.cache.glob(f"rootfs-{SUITE}-*.tar.zst"):
+        if old != tarball_path(paths):
+            old.unlink()
+    mounts = Path("/proc/self/mountinfo").read_text()
+    for old in (paths.state / "base").glob(f"{SUITE}-*"):
+        if old != base_dir(paths) and f"lowerdir={old}," not in mounts:
+            shutil.rmtree(old)

@@ -17,7 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.harness import aptcache, netclient, network, rootfs
-from tests.harness.config import MAX_HOSTS, HarnessError, Paths, require_sandbox
+from tests.harness.config import (
+    INOTIFY_PER_HOST,
+    MAX_HOSTS,
+    HarnessError,
+    Paths,
+    require_sandbox,
+)
+from tests.harness.kernel import inotify_instances_in_use, inotify_limit
+from tests.harness.leftovers import leftovers
 from tests.harness.machine import SandboxHost, destroy_host_dir
 from tests.harness.pidfile import read_pid, start_time, write_pid
 
@@ -50,7 +58,7 @@ class Sandbox:
 
     @property
     def _session_file(self) -> Path:
-        return self.paths.sessions / str(os.getpid())
+        return self.paths.sessions / f"{os.getpid()}-{id(self):x}"
 
     def open(self) -> Sandbox:
         """Check the machine, clean stale leftovers, bring up the shared part, get the base."""
@@ -71,6 +79,7 @@ class Sandbox:
         if self.base is None:
             raise HarnessError("Sandbox.start_hosts called before open()")
         with self._lock():
+            _check_inotify_headroom(count)
             hosts = [SandboxHost(index, self.paths, self.paths.ssh_key)
                      for index in self._allocate(count)]
         with ThreadPoolExecutor(max_workers=max(1, min(count, 20))) as pool:
@@ -108,6 +117,12 @@ class Sandbox:
                 return indexes
         raise HarnessError(f"no free sandbox host slot (at most {MAX_HOSTS} hosts)")
 
+    def sweep(self) -> None:
+        """Remove hosts left behind by sessions that died (e.g. killed pytest runs)."""
+        with self._lock():
+            sweep_stale(self.paths)
+            live_sessions(self.paths)
+
     def stop_host(self, host: SandboxHost) -> None:
         host.stop()
         self.hosts = [h for h in self.hosts if h is not host]
@@ -121,6 +136,17 @@ class Sandbox:
             self._session_file.unlink(missing_ok=True)
             if not live_sessions(self.paths) and not host_dirs(self.paths):
                 teardown_shared(self.paths)
+
+
+def _check_inotify_headroom(count: int) -> None:
+    """Refuse to start hosts whose systemd would run out of inotify instances."""
+    in_use, limit = inotify_instances_in_use(), inotify_limit()
+    needed = count * INOTIFY_PER_HOST
+    if in_use + needed > limit:
+        raise HarnessError(
+            f"starting {count} host(s) needs about {needed} inotify instances, {in_use} of "
+            f"fs.inotify.max_user_instances={limit} are in use (the harness does not raise "
+            f"this kernel-wide limit; stop other hosts or raise it yourself)")
 
 
 def _ensure_ssh_key(key: Path) -> None:
@@ -177,6 +203,9 @@ def teardown_shared(paths: Paths) -> None:
     netclient.delete_clients()
     network.delete_stray()
     network.delete_bridge()
+    left = leftovers(paths)
+    if left:
+        raise HarnessError("sandbox teardown left: " + "; ".join(left))
 
 
 def destroy_everything(paths: Paths) -> None:
