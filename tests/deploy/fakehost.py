@@ -52,8 +52,11 @@ def host_data(survey: str | None = None, responses: dict[str, Any] | None = None
         "command -v useradd": "/usr/sbin/useradd",
         **(responses or {}),
     }
+    # PBS itself is not "installed" on a fake host: its configuration step (deploys/pbs,
+    # tested with its simulator elsewhere) skips itself under this TEST-ONLY switch.
     return {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": fake,
-            "firewall_management_networks": ["192.0.2.0/24"], **data}
+            "firewall_management_networks": ["192.0.2.0/24"],
+            "test_only_skip_packages": ["proxmox-backup-server"], **data}
 
 
 @dataclass
