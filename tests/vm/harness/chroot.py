@@ -1,8 +1,8 @@
 """Run commands in a chroot of the image tree inside a private mount namespace.
 
-proc, sysfs and a minimal ``/dev`` (null, zero, full, random, urandom, tty, a fresh devpts) are
-mounted only inside the namespace, so they vanish with the command and the host's block devices
-never appear in the chroot.
+proc, sysfs and a minimal ``/dev`` (null, zero, full, random, urandom, tty, a fresh devpts, the
+``fd``/``stdin``/``stdout``/``stderr`` links) are mounted only inside the namespace, so they
+vanish with the command and the host's block devices never appear in the chroot.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ def _mount_script(root: Path, command: str) -> str:
         f"mkdir -p {r}/dev/pts {r}/dev/shm",
         f"mount -t devpts -o newinstance,ptmxmode=0666 devpts {r}/dev/pts",
         f"ln -s pts/ptmx {r}/dev/ptmx",
+        # bash process substitution (dkms uses it) needs /dev/fd
+        f"ln -s /proc/self/fd {r}/dev/fd",
+        f"ln -s /proc/self/fd/0 {r}/dev/stdin",
+        f"ln -s /proc/self/fd/1 {r}/dev/stdout",
+        f"ln -s /proc/self/fd/2 {r}/dev/stderr",
         f"mount -t tmpfs tmpfs {r}/dev/shm",
     ]
     for dev in _DEVICES:

@@ -33,10 +33,13 @@ MIRROR = "http://deb.debian.org/debian"
 ROOT_LABEL = "pfroot"
 IMAGE_SIZE = "10G"
 DEPLOY_USER = "deploy"
+# debootstrap's own resolver ignores virtual packages, so it gets only the boot essentials;
+# everything else is installed by apt in the chroot.
 PACKAGES = (
-    # boot, systemd, network, ssh
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "libpam-systemd", "openssh-server",
     "sudo", "iproute2", "nftables", "procps", "kmod", "python3", "ca-certificates",
+)
+APT_PACKAGES = (
     "apt-utils", "iputils-ping", "netcat-openbsd", "less", "curl", "gnupg", "fdisk",
     # what the deploy installs anyway: present so converged runs are quick under TCG
     "smartmontools", "prometheus-node-exporter",
@@ -103,9 +106,10 @@ def _candidate_kernel() -> str:
 
 def cache_key() -> str:
     """Hash of everything that shapes the image."""
-    material = "\n".join([SUITE, MIRROR, *PACKAGES, *ZFS_PACKAGES, *MASKED_UNITS, SOURCES,
-                          NETWORK, _candidate_kernel(), inspect.getsource(configure),
-                          inspect.getsource(provision), inspect.getsource(chroot_module)])
+    material = "\n".join([SUITE, MIRROR, *PACKAGES, *APT_PACKAGES, *ZFS_PACKAGES,
+                          *MASKED_UNITS, SOURCES, NETWORK, _candidate_kernel(),
+                          inspect.getsource(configure), inspect.getsource(provision),
+                          inspect.getsource(chroot_module)])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
@@ -139,6 +143,7 @@ def provision(root: Path, kernel: str, log: Path) -> None:
         "systemctl enable systemd-networkd ssh",
         "printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d",
         "apt-get update -q",
+        "apt-get install -y -q --no-install-recommends " + " ".join(APT_PACKAGES),
         f"apt-get install -y -q --no-install-recommends linux-headers-{kernel} dkms",
         "apt-get install -y -q --no-install-recommends " + " ".join(ZFS_PACKAGES),
         f"dkms autoinstall -k {kernel}",

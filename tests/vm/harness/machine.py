@@ -31,6 +31,8 @@ KVM_PROBE_SECONDS = 20.0
 TCG = ["-accel", "tcg,thread=multi,tb-size=512", "-cpu", "max"]
 KVM = ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
 PR_SET_PDEATHSIG = 1
+#: How to reach the running guest (read by inventories/vm.py): ssh host, port, key, ports.
+CONNECTION = "connection.json"
 # The tier's data disks: a mirror and a special mirror for the deploy's pool, then the safety
 # matrix's used disks (a partition table, an ext4 filesystem, two members of another pool).
 DISK_SERIALS = ("pfmirror0", "pfmirror1", "pfspecial0", "pfspecial1",
@@ -91,9 +93,10 @@ class Machine:
     def attach(cls, image: Image, directory: Path) -> Machine:
         """The guest a detached start left in *directory* (its pid and ports from files)."""
         machine = cls(image, directory, disks=())
-        ports = directory / "ports.json"
-        if ports.exists():
-            machine.ports = {int(g): h for g, h in json.loads(ports.read_text()).items()}
+        connection = directory / CONNECTION
+        if connection.exists():
+            ports = json.loads(connection.read_text())["ports"]
+            machine.ports = {int(guest): host for guest, host in ports.items()}
         return machine
 
     def prepare(self) -> None:
@@ -135,7 +138,9 @@ class Machine:
                 self._argv(accel), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,
                 preexec_fn=_die_with_parent if self.tie_to_parent else None)
-        (self.directory / "ports.json").write_text(json.dumps(self.ports))
+        (self.directory / CONNECTION).write_text(json.dumps({
+            "ssh_hostname": "127.0.0.1", "ssh_port": self.ports[22],
+            "ssh_key": str(self.image.ssh_key), "ports": self.ports}, indent=2) + "\n")
 
     def alive(self) -> bool:
         """QEMU is running (started here, or found through the pid file)."""
@@ -256,7 +261,7 @@ class Machine:
         self._kill()
         for path in self.directory.glob("*.qcow2"):
             path.unlink()
-        for name in ("monitor.sock", "qemu.pid", "ports.json"):
+        for name in ("monitor.sock", "qemu.pid", CONNECTION):
             (self.directory / name).unlink(missing_ok=True)
         self._check_gone(pid)
 
