@@ -33,9 +33,11 @@ class InputResult:
     path: str
     kind: str
     tally: Tally = field(default_factory=Tally)
+    complete: bool = True
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, **tally_dict(self.tally)}
+        return {"path": self.path, "kind": self.kind, "complete": self.complete,
+                **tally_dict(self.tally)}
 
 
 @dataclass
@@ -190,16 +192,18 @@ def estimate(
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="estimate") as pool:
         est = Estimator(pool, jobs, ledger, compress, prog, avg)
         for path in strpaths:
+            result = None
             try:
-                kind = _classify(path)
-                result = InputResult(path, kind)
-                if kind == "image":
+                result = InputResult(path, _classify(path))
+                if result.kind == "image":
                     est.image(path, result)
                 else:
                     est.directory(path, result, errors)
             except SourceError as exc:
                 errors.append(ScanIssue.from_exc(exc))
-                continue
+                if result is None or not result.tally.chunks:
+                    continue
+                result.complete = False  # failed mid-way: what was read is in the totals
             results.append(result)
     prog.close()
     if not compress:

@@ -103,3 +103,24 @@ def test_char_device_is_refused_by_name() -> None:
     assert d.inputs == [] and d.errors[0].path == "/dev/null"
     assert "not a regular file, block device or directory" in d.errors[0].reason
 
+
+
+def test_image_failing_mid_read_is_partial(tmp_path: Path, rng: random.Random,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read error after some chunks: error named, the chunks read so far still counted."""
+    from pbs_agent.errors import SourceError
+    from pbs_agent.estimate import fixed
+
+    img = tmp_path / "disk.raw"
+    img.write_bytes(b"".join(mixed_chunk(rng) for _ in range(4)))
+    real = fixed.Image.read_chunk
+
+    def flaky(self, offset: int, buf: bytearray):
+        if offset >= 2 * CHUNK:
+            raise SourceError(self.path, f"read at offset {offset}: Input/output error")
+        return real(self, offset, buf)
+
+    monkeypatch.setattr(fixed.Image, "read_chunk", flaky)
+    d = estimate([img], jobs=1, progress=False).as_dict()
+    assert d["errors"][0]["path"] == str(img) and "Input/output error" in d["errors"][0]["reason"]
+    assert d["inputs"][0]["complete"] is False and d["chunks"] == 2
