@@ -8,6 +8,7 @@ a PVE storage is always pinned to the certificate the peer actually serves.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploys import schema
+from deploys.pbs import settings
 from deploys.pbs.desired import HostView
 from deploys.pbs.facts import PbsCertFingerprint
 from deploys.secrets import SecretStore, default_path
@@ -74,3 +76,17 @@ def store(pbs_host: str) -> SecretStore:
 def value(name: str) -> object:
     """Shortcut: the current host's inventory setting *name* (registered default if unset)."""
     return schema.value(host, name)
+
+
+def validate_for_config() -> None:
+    """Inventory validation for the PBS-config/PVE entries: unknown keys and wrong types of
+    every step are errors, but other steps' *required* keys (e.g. firewall networks) are not
+    needed here (a PVE node has none)."""
+    schema.load_all()
+    relaxed = {name: key if (key.owner == settings.__name__ or not key.required)
+               else dataclasses.replace(key, default=None)
+               for name, key in schema.REGISTRY.items()}
+    found = schema.problems(host.data.dict(), relaxed)
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise schema.InventoryError(f"{host.name}: {found[0]}{more}")
