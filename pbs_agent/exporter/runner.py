@@ -2,7 +2,8 @@
 
 Each collector runs in its own thread every ``interval`` seconds. A finished run is rendered
 to exposition text once; a scrape only concatenates those texts with the agent's own metrics,
-so it never waits for disk. A run that raises turns ``pbs_agent_collector_success`` to 0 and
+so it never waits for disk; the assembled text (and its gzip form) is reused until a
+collector finishes another run. A run that raises turns ``pbs_agent_collector_success`` to 0 and
 drops that collector's series until it succeeds again; the other collectors are unaffected.
 A collector that calls :meth:`CollectContext.fail` keeps its series (``pbs_api_up 0``) but
 its success gauge is 0 too.
@@ -10,6 +11,7 @@ its success gauge is 0 too.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 import time
@@ -70,6 +72,9 @@ class Runner:
         self.clock = clock
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._generation = 0  # bumped by every finished run
+        self._cache: tuple[int, bytes, bytes | None] = (-1, b"", None)
+        self._cache_lock = threading.Lock()
 
     def run_once(self, slot: CollectorSlot) -> RunResult:
         """Run one collector now and keep its result."""
@@ -92,6 +97,8 @@ class Runner:
         if ok:
             slot.last_success = result.finished
         slot.result = result
+        with self._cache_lock:
+            self._generation += 1
         return result
 
     @staticmethod
@@ -151,8 +158,20 @@ class Runner:
                 last.add_metric(name, slot.last_success)
         return [ok, dur, last, errs, info]
 
-    def exposition(self) -> bytes:
-        """The whole exposition: every collector's last good text, then the agent's own."""
-        parts = [slot.result.text for slot in self.slots if slot.result is not None]
-        parts.append(render(self.self_families()))
-        return b"".join(parts)
+    def exposition(self, gzipped: bool = False) -> bytes:
+        """The whole exposition: every collector's last good text, then the agent's own.
+
+        Built once per change of any collector's result (and gzipped once, on demand), so
+        a scrape costs no rendering.
+        """
+        with self._cache_lock:
+            generation, text, packed = self._cache
+            if generation != self._generation:
+                generation = self._generation
+                parts = [slot.result.text for slot in self.slots if slot.result is not None]
+                parts.append(render(self.self_families()))
+                text, packed = b"".join(parts), None
+            if gzipped and packed is None:
+                packed = gzip.compress(text, compresslevel=1, mtime=0)
+            self._cache = (generation, text, packed)
+        return packed if gzipped and packed is not None else text

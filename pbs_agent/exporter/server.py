@@ -101,7 +101,12 @@ class Handler(BaseHTTPRequestHandler):
             handler()
 
     def _metrics(self) -> None:
-        self._send(200, self.server.runner.exposition(), CONTENT_TYPE)
+        accept = self.headers.get("Accept-Encoding", "")
+        if "gzip" in (part.split(";")[0].strip() for part in accept.split(",")):
+            self._send(200, self.server.runner.exposition(gzipped=True), CONTENT_TYPE,
+                       {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        else:
+            self._send(200, self.server.runner.exposition(), CONTENT_TYPE)
 
     def _healthy(self) -> None:
         self._send(200, b"OK\n", "text/plain; charset=utf-8")

@@ -111,3 +111,18 @@ def test_failure_is_logged_once_per_transition(settings: Settings, caplog) -> No
         runner.run_all()
         runner.run_all()
     assert sum("collector failing failed" in r.message for r in caplog.records) == 1
+
+
+def test_exposition_is_cached_until_a_run_finishes(settings: Settings) -> None:
+    import gzip
+
+    runner = Runner([JobsCollector()], settings)
+    runner.run_all()
+    first = runner.exposition()
+    assert runner.exposition() is first  # no re-rendering per scrape
+    assert gzip.decompress(runner.exposition(gzipped=True)) == first
+    (settings.lib_dir / "jobstates" / "prunejob-new.json").write_text('{"created":{"time":1}}')
+    runner.run_all()
+    second = runner.exposition()
+    assert second is not first and b'job_id="new"' in second
+    assert gzip.decompress(runner.exposition(gzipped=True)) == second

@@ -191,3 +191,19 @@ def test_client_certificates_required(settings: Settings, tls_files, tmp_path: P
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_gzip_when_asked(server: ExporterServer, tls_files) -> None:
+    import gzip
+
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=10,
+                                       context=client_ctx(tls_files[0]))
+    auth = "Basic " + base64.b64encode(b"prom:s3cret").decode()
+    conn.request("GET", "/metrics", headers={"Authorization": auth,
+                                             "Accept-Encoding": "gzip, deflate"})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.getheader("Content-Encoding") == "gzip"
+    plain = get(server, "/metrics", tls_files[0])[2]
+    assert gzip.decompress(body) == plain and len(body) < len(plain)
