@@ -3,7 +3,7 @@
 
     scripts/sandbox.py up [-n N] [--inventory FILE] [--group G ...]   # hosts stay up
     scripts/sandbox.py status                                         # hosts and leftovers
-    scripts/sandbox.py down                                           # all manual hosts
+    scripts/sandbox.py down [--all]                                   # manual hosts
     scripts/sandbox.py bench [-n N]                                   # time start/stop of N
 """
 
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.harness import Sandbox, SandboxHost
 from tests.harness.inventory import write_inventory
 from tests.harness.leftovers import leftovers
-from tests.harness.session import destroy_everything, host_dirs
+from tests.harness.session import destroy_manual, host_dirs
 
 
 def _print_host(host: SandboxHost) -> None:
@@ -51,10 +51,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     box = Sandbox()
-    destroy_everything(box.paths)
-    left = leftovers(box.paths)
-    for item in left:
-        print(f"left (a test session is still running?): {item}")
+    destroy_manual(box.paths, everything=args.all)
+    for item in leftovers(box.paths):
+        print(f"still present (used by a running test session; --all removes it): {item}")
     return 0
 
 
@@ -83,8 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--group", action="append", default=[], help="inventory group (repeat)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("status", help="list hosts and leftovers").set_defaults(func=cmd_status)
-    sub.add_parser("down", help="remove every host and the shared part").set_defaults(
-        func=cmd_down)
+    down = sub.add_parser("down", help="remove manual (and stale) hosts, then the shared part")
+    down.add_argument("--all", action="store_true", help="also hosts of running test sessions")
+    down.set_defaults(func=cmd_down)
     bench = sub.add_parser("bench", help="time starting and stopping N hosts")
     bench.add_argument("-n", "--count", type=int, default=20)
     bench.set_defaults(func=cmd_bench)

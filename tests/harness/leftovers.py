@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.harness import network
+from tests.harness import cgroups, network
 from tests.harness.config import Paths
 
 
@@ -76,6 +76,9 @@ def leftovers(paths: Paths, host: str | None = None) -> list[str]:
     items = [f"process {p}" for p in our_processes(paths, host)]
     items += [f"netns {n}" for n in netns] + [f"link {link}" for link in links]
     items += [f"mount {m}" for m in our_mounts(paths, host)]
+    names = [host] if host else [d.name for root in cgroups.hierarchies()
+                                 for d in root.glob("pf-h*")]
+    items += [f"cgroup {c}" for name in names for c in cgroups.remaining(name)]
     host_dir = paths.hosts / host if host else None
     if host_dir is not None and host_dir.exists():
         items.append(f"dir {host_dir}")

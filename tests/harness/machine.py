@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness import network
+from tests.harness import cgroups, network
 from tests.harness.config import HarnessError, Paths, host_address
 from tests.harness.inventory import write_inventory
 from tests.harness.pidfile import kill, process_alive, read_pid, write_pid
@@ -100,9 +100,11 @@ class SandboxHost:
                 "--private-network", f"--network-namespace-path=/run/netns/{self.name}",
                 "--capability=CAP_NET_ADMIN", "--resolv-conf=off", "--timezone=off",
                 "--console=read-only"]
+        cgroups.create(self.name)
         with open(self.dir / "console.log", "ab") as console:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(cgroups.wrap(self.name, argv), stdin=subprocess.DEVNULL,
+                                    stdout=console, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         write_pid(self.dir / "nspawn.pid", proc.pid)
         self._nspawn = proc
 
@@ -220,6 +222,7 @@ def destroy_host_dir(host_dir: Path, name: str, veth: str) -> None:
     if os.path.ismount(root) and run(["umount", str(root)], check=False).returncode != 0:
         run(["umount", "-l", str(root)])
     network.delete_endpoint(name, veth)
+    cgroups.remove(name)
     shutil.rmtree(host_dir, ignore_errors=True)
 
 

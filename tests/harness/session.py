@@ -208,13 +208,17 @@ def teardown_shared(paths: Paths) -> None:
         raise HarnessError("sandbox teardown left: " + "; ".join(left))
 
 
-def destroy_everything(paths: Paths) -> None:
-    """All hosts of every owner and the shared part (``scripts/sandbox.py down --all``)."""
+def destroy_manual(paths: Paths, *, everything: bool = False) -> None:
+    """Remove manual and stale hosts (all hosts if *everything*), then the shared part
+    unless a live session still uses it (``scripts/sandbox.py down [--all]``)."""
     with open(_lock_path(paths), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for host_dir in host_dirs(paths):
-            destroy_host(host_dir)
-        if not live_sessions(paths):
+            manual = (host_dir / "owner").exists() and (
+                (host_dir / "owner").read_text().strip() == MANUAL)
+            if everything or manual or not _owner_alive(host_dir):
+                destroy_host(host_dir)
+        if not host_dirs(paths) and (everything or not live_sessions(paths)):
             teardown_shared(paths)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -99,8 +100,9 @@ def test_nftables_in_host_filters_by_source(
     assert _nft_ruleset_here() == ruleset_here  # this machine's ruleset never changed
 
 
-def test_kernel_wide_sysctls_stay_put(sandbox_host: SandboxHost,
+def test_kernel_wide_sysctls_stay_put(fresh_sandbox_host: SandboxHost,
                                       host_kernel_baseline: dict[str, str]) -> None:
+    sandbox_host = fresh_sandbox_host
     before = host_kernel_snapshot()
     swappiness = int(before["vm.swappiness"])
     attempt = sandbox_host.ssh(
@@ -125,7 +127,9 @@ def test_apt_reaches_debian_through_the_cache(fresh_sandbox_host: SandboxHost) -
     assert "Hello, world!" in result.stdout
 
 
-def test_fact_overrides_and_simulators(sandbox_host: SandboxHost, tmp_path: Path) -> None:
+def test_fact_overrides_and_simulators(fresh_sandbox_host: SandboxHost,
+                                       tmp_path: Path) -> None:
+    sandbox_host = fresh_sandbox_host
     sandbox_host.install_fact_overrides({"cpu_flags": ["sse2"], "memory_bytes": 4 << 30})
     text = sandbox_host.ssh("cat /etc/pbs-fleet/fact-overrides.json").stdout
     assert json.loads(text) == {"cpu_flags": ["sse2"], "memory_bytes": 4 << 30}
@@ -144,7 +148,6 @@ def test_fact_overrides_and_simulators(sandbox_host: SandboxHost, tmp_path: Path
     bad.chmod(0o755)
     with pytest.raises(HarnessError, match="broken"):
         sandbox_host.install_simulators(tmp_path)
-    sandbox_host.exec("rm -f /usr/local/sbin/pf-sim-hello /usr/local/sbin/broken")
 
 
 def test_inventory_rejects_bad_input(tmp_path: Path) -> None:
@@ -158,6 +161,10 @@ def test_several_hosts_in_parallel(sandbox_hosts, sandbox: Sandbox) -> None:
     hosts = sandbox_hosts(3)
     try:
         assert len({h.address for h in hosts}) == 3
+        # each host's systemd has a cgroup tree of its own (shared trees make units fail)
+        cgroup_files = [Path(f"/proc/{h.leader_pid()}/cgroup").read_text() for h in hosts]
+        assert all(f"/{h.name}/" in text for h, text in zip(hosts, cgroup_files, strict=True))
+        assert [h.exec("systemctl --failed --no-legend").stdout for h in hosts] == [""] * 3
         for host in hosts:
             peer = hosts[0].address
             assert host.exec(f"ping -c1 -W2 {peer}").returncode == 0
@@ -189,3 +196,24 @@ def test_host_of_a_killed_session_is_swept(sandbox: Sandbox) -> None:
         child.wait()
     sandbox.sweep()
     assert leftovers(sandbox.paths, name) == []
+
+
+def _nested_pytest(env: dict[str, str], *prefix: str) -> subprocess.CompletedProcess[str]:
+    argv = [*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rsfE",
+            "-q", f"{Path(__file__)}::test_ssh_with_paramiko"]
+    return subprocess.run(argv, cwd="/", capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env}, check=False)
+
+
+def test_skip_switch_skips_with_the_reason() -> None:
+    result = _nested_pytest({"PBS_FLEET_SKIP_SANDBOX": "1"})
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "1 skipped" in result.stdout
+    assert "PBS_FLEET_SKIP_SANDBOX=1" in result.stdout
+
+
+def test_without_root_the_tests_fail_with_the_reason() -> None:
+    result = _nested_pytest({"PBS_FLEET_SKIP_SANDBOX": "0"},
+                            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    assert result.returncode != 0
+    assert "sandbox unavailable: sandbox hosts need root (euid is 65534)" in result.stdout
