@@ -29,7 +29,7 @@ def pbs_node() -> None:
         host.noop(f"not in groups {', '.join(PBS_GROUPS)}: not a PBS node")
         return
     survey = preflight()
-    apt_step(survey["codename"], survey["pbs_major"])
+    apt_step(survey["codename"], survey["pbs_major"], survey.get("kernel", ""))
     zfs_step()
     sysctl_step(survey["mem_total_bytes"])
     nftables_step(listen_port(schema.value(host, "agent_settings")))

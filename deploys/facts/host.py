@@ -15,7 +15,7 @@ _STORAGE_PCI_DRIVERS = ("megaraid_sas", "mpt3sas", "mpt2sas", "hpsa", "smartpqi"
 _SCRIPT = (Path(__file__).with_name("host_survey.sh").read_text()
            .replace("$STORAGE_DRIVERS", " ".join(_STORAGE_PCI_DRIVERS)))
 
-_BOOLS = ("aes_ni", "edac", "zfs_loaded", "headers")
+_BOOLS = ("aes_ni", "edac", "zfs_loaded", "headers", "headers_available")
 
 
 def parse(lines: list[str]) -> dict[str, Any]:

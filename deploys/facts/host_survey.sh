@@ -19,4 +19,5 @@ k=$(uname -r); echo "kernel=$k"
 if [ -d /sys/module/zfs ]; then echo zfs_loaded=1; else echo zfs_loaded=0; fi
 echo "zfs_modinfo=$(modinfo -F version zfs 2>/dev/null | head -n1)"
 if [ -e "/lib/modules/$k/build" ]; then echo headers=1; else echo headers=0; fi
+if apt-cache show "linux-headers-$k" >/dev/null 2>&1; then echo headers_available=1; else echo headers_available=0; fi
 echo "dkms=$(dkms status zfs 2>/dev/null | tr '\n' ';')"

@@ -111,16 +111,22 @@ def sources(codename: str, pbs_major: int, keyring: str, data: dict[str, Any]) -
     return out
 
 
-def package_list(data: dict[str, Any]) -> list[str]:
-    """The packages this node needs, minus the TEST-ONLY skip list."""
-    wanted = [*BASE_PACKAGES, *ZFS_MODULE_PACKAGES[data["zfs_module"]], *AGENT_PACKAGES,
-              *data["apt_extra_packages"]]
+def package_list(data: dict[str, Any], kernel: str = "") -> list[str]:
+    """The packages this node needs, minus the TEST-ONLY skip list.
+
+    With ``zfs_module = "dkms"`` the headers of the running *kernel* are added, so DKMS builds
+    the module for the kernel that runs now (linux-headers-amd64 only covers the newest).
+    """
+    module = list(ZFS_MODULE_PACKAGES[data["zfs_module"]])
+    if data["zfs_module"] == "dkms" and kernel:
+        module.append(f"linux-headers-{kernel}")
+    wanted = [*BASE_PACKAGES, *module, *AGENT_PACKAGES, *data["apt_extra_packages"]]
     skip = set(data["test_only_skip_packages"])
     return [p for p in dict.fromkeys(wanted) if p not in skip]
 
 
 @deploy("Apt")
-def apt_step(codename: str, pbs_major: int) -> None:
+def apt_step(codename: str, pbs_major: int, kernel: str = "") -> None:
     """Keyring, sources, packages. Nothing changes on a converged host."""
     data = {k: schema.value(host, k) for k in KEYS}
     url, sha512 = keyring_for(codename, data["apt_proxmox_keyring_url"],
@@ -143,7 +149,7 @@ def apt_step(codename: str, pbs_major: int) -> None:
                                     security_mirror=data["apt_debian_security_mirror"]),
             mode="644"))
     apt.update(name="Apt update after source changes", _if=any_changed(*changes))
-    wanted = package_list(data)
+    wanted = package_list(data, kernel)
     installed = host.get_fact(DebPackages) or {}
     missing = [p for p in wanted if p not in installed]
     if missing:

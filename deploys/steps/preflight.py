@@ -110,6 +110,10 @@ def _check_zfs(s: dict, v: Verdict, over: list[str], needs_zfs: bool) -> None:
     if s.get("headers"):
         v.warnings.append(f"ZFS module not built yet for kernel {kernel}: DKMS will build it")
         return
+    if s.get("headers_available"):
+        v.warnings.append(f"ZFS module not built yet: linux-headers-{kernel} will be installed "
+                          "and DKMS will build it")
+        return
     message = (f"ZFS module cannot be loaded: no zfs module and no headers for the running "
                f"kernel {kernel} (install linux-headers-{kernel} or boot the newest kernel)")
     if needs_zfs:

@@ -61,6 +61,7 @@ def test_package_list_and_test_only_skip():
     for pkg in ("proxmox-backup-server", "zfsutils-linux", "nftables", "smartmontools",
                 "prometheus-node-exporter", "zfs-dkms", "python3-zstandard"):
         assert pkg in full
+    assert "linux-headers-6.1.0-28-amd64" in apt_step.package_list(data(), "6.1.0-28-amd64")
     skipped = apt_step.package_list(data(test_only_skip_packages=["proxmox-backup-server"],
                                          zfs_module="present"))
     assert "proxmox-backup-server" not in skipped and "zfs-dkms" not in skipped
@@ -77,7 +78,8 @@ def test_trixie_without_pinned_checksum_is_refused():
 
 def test_converged_host_plans_no_apt_change():
     sha = apt_step.KEYRINGS["bookworm"][1]
-    installed = "\n".join(f"ii  {p}  1.0  amd64  x" for p in apt_step.package_list(data()))
+    wanted = apt_step.package_list(data(), fakehost.GOOD_SURVEY["kernel"])
+    installed = "\n".join(f"ii  {p}  1.0  amd64  x" for p in wanted)
     responses = {"sha512sum /etc/apt/keyrings/proxmox-release-bookworm.gpg":
                  f"{sha}  /etc/apt/keyrings/proxmox-release-bookworm.gpg",
                  "dpkg -l": installed}

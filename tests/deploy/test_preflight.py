@@ -48,6 +48,8 @@ def test_refusals(changes, refusal):
     ({"nic": ["eno1 1000"]}, "fastest NIC eno1 links at 1000 Mb/s (< 10 Gb/s)"),
     ({"nic": None}, "no physical NIC with a known link speed"),
     ({"zfs_loaded": "0", "zfs_modinfo": ""}, "ZFS module not built yet for kernel"),
+    ({"zfs_loaded": "0", "zfs_modinfo": "", "headers": "0", "headers_available": "1"},
+     "ZFS module not built yet: linux-headers-6.1.0-28-amd64 will be installed"),
 ])
 def test_warnings(changes, warning):
     verdict = evaluate(survey(**changes), [])
