@@ -65,8 +65,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         states = [h.exec("systemctl is-system-running", check=False).stdout.strip()
                   for h in hosts]
         started = time.monotonic()
-        for host in list(hosts):
-            box.stop_host(host)
+        box.stop_hosts(hosts)
         down = time.monotonic() - started
     print(f"hosts={args.count} start_s={up:.2f} stop_s={down:.2f} "
           f"states={sorted(set(states))}")

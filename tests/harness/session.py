@@ -124,14 +124,17 @@ class Sandbox:
             live_sessions(self.paths)
 
     def stop_host(self, host: SandboxHost) -> None:
-        host.stop()
-        self.hosts = [h for h in self.hosts if h is not host]
+        self.stop_hosts([host])
+
+    def stop_hosts(self, hosts: list[SandboxHost]) -> None:
+        """Destroy *hosts* in parallel."""
+        with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), 20))) as pool:
+            list(pool.map(SandboxHost.stop, hosts))
+        self.hosts = [h for h in self.hosts if all(h is not gone for gone in hosts)]
 
     def close(self) -> None:
         """Remove this session's hosts; the shared part goes when nobody uses it."""
-        with ThreadPoolExecutor(max_workers=max(1, min(len(self.hosts), 20))) as pool:
-            list(pool.map(SandboxHost.stop, self.hosts))
-        self.hosts = []
+        self.stop_hosts(list(self.hosts))
         with self._lock():
             self._session_file.unlink(missing_ok=True)
             if not live_sessions(self.paths) and not host_dirs(self.paths):

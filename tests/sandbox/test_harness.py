@@ -143,6 +143,11 @@ def test_fact_overrides_and_simulators(fresh_sandbox_host: SandboxHost,
     assert sandbox_host.install_simulators(tmp_path) == ["pf-sim-hello"]
     out = sandbox_host.ssh("command -v pf-sim-hello && pf-sim-hello a b").stdout.split()
     assert out == ["/usr/local/sbin/pf-sim-hello", "simulated", "a", "b"]
+    shipped = sorted(p.name for p in (REPO / "tests/simulators").glob("*")
+                     if p.is_file() and os.access(p, os.X_OK))
+    assert sandbox_host.install_simulators() == shipped
+    for name in shipped:
+        assert sandbox_host.ssh(f"command -v {name}").stdout.strip() == f"/usr/local/sbin/{name}"
     bad = tmp_path / "broken"
     bad.write_text("#!/usr/bin/python3\ndef (:\n")
     bad.chmod(0o755)
@@ -170,8 +175,7 @@ def test_several_hosts_in_parallel(sandbox_hosts, sandbox: Sandbox) -> None:
             assert host.exec(f"ping -c1 -W2 {peer}").returncode == 0
             assert host.exec(f"ping -c1 -W2 {BRIDGE_ADDRESS}").returncode == 0
     finally:
-        for host in hosts:
-            sandbox.stop_host(host)
+        sandbox.stop_hosts(hosts)
 
 
 def test_stopped_host_leaves_nothing(sandbox: Sandbox) -> None:
