@@ -8,9 +8,11 @@ Public API (see README "Sandbox hosts (test harness)"):
 - :class:`NetClient` — the allowed / denied client namespaces.
 - :func:`host_kernel_snapshot` — kernel-wide sysctls of this machine, to prove they did not move.
 - :func:`run_pyinfra` (in ``pyinfra_run``) — pyinfra as a subprocess with the change count.
+- :func:`write_inventory` — one inventory for several hosts (``host.inventory_entry(data)``).
 """
 
 from tests.harness.config import HarnessError, SandboxUnavailable, require_sandbox
+from tests.harness.inventory import write_inventory
 from tests.harness.kernel import host_kernel_snapshot
 from tests.harness.machine import SandboxHost
 from tests.harness.netclient import NetClient
@@ -27,4 +29,5 @@ __all__ = [
     "host_kernel_snapshot",
     "require_sandbox",
     "run_pyinfra",
+    "write_inventory",
 ]

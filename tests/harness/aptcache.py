@@ -50,6 +50,11 @@ def start(paths: Paths) -> int:
     if pid and process_alive(pid) and _listening():
         return pid
     stop(paths)
+    if _listening():
+        raise HarnessError(
+            f"{BRIDGE_ADDRESS}:{APT_PROXY_PORT} is taken by a process that is not the "
+            "harness's apt-cacher-ng (a system apt-cacher-ng listening on all addresses? "
+            "stop it, e.g. `/etc/init.d/apt-cacher-ng stop`)")
     conf = _config(paths)
     with open(paths.apt_proxy / "log" / "stdout.log", "ab") as log:
         proc = subprocess.Popen(["apt-cacher-ng", "-c", str(conf), "ForeGround=1"],
