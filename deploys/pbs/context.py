@@ -42,8 +42,12 @@ def pem_fingerprint(pem: bytes) -> str:
     return ":".join(digest[i:i + 2] for i in range(0, 64, 2))
 
 
-def fingerprint_of(name: str) -> str:
-    """The certificate fingerprint PBS host *name* serves (or will serve after this run)."""
+def fingerprint_of(name: str, required: bool = True) -> str | None:
+    """The certificate fingerprint PBS host *name* serves (or will serve after this run).
+
+    Not *required*: None while the peer has no certificate yet (PBS is installed later in
+    this run); the remote is then pinned when the operation executes.
+    """
     key = (id(host.state), name)
     if key in _FINGERPRINTS:
         return _FINGERPRINTS[key]
@@ -57,11 +61,18 @@ def fingerprint_of(name: str) -> str:
         except Exception as exc:  # the peer is not connected (e.g. --limit)
             raise DeployError(f"{host.name}: cannot read the certificate fingerprint of {name} "
                               f"({exc}); include {name} in the run or set 'fingerprint'") from None
+        if not value and not required:
+            return None
         if not value:
             raise DeployError(f"{host.name}: {name} has no proxy certificate yet "
                               "(proxmox-backup-manager cert info shows none)")
     _FINGERPRINTS[key] = value
     return value
+
+
+def peer_fingerprint_later(name: str) -> str | None:
+    """:func:`fingerprint_of` for remotes: None (pin at execution) instead of an error."""
+    return fingerprint_of(name, required=False)
 
 
 def store_path(pbs_host: str) -> str:

@@ -101,6 +101,7 @@ class Remote:
     name: str
     options: dict[str, Any]
     secret: SecretRef
+    pin_later: bool = False  # peer certificate unknown at planning: read it when executing
 
 
 @dataclass
@@ -284,7 +285,7 @@ def _sync_source(fleet: list[HostView], me: HostView, out: PbsObjects) -> None:
 
 
 def _sync_target(fleet: list[HostView], me: HostView, out: PbsObjects,
-                 fingerprint_of: Callable[[str], str]) -> None:
+                 fingerprint_of: Callable[[str], str | None]) -> None:
     names = {hv.name: hv for hv in fleet}
     for job in me.value("pbs_sync_jobs"):
         peer = names.get(job["remote"])
@@ -294,9 +295,11 @@ def _sync_target(fleet: list[HostView], me: HostView, out: PbsObjects,
         remote = safe_id(peer.name)
         token_id = f"{SYNC_USER}!{safe_id(me.name)}"
         fingerprint = job.get("fingerprint") or fingerprint_of(peer.name)
-        out.remotes[remote] = Remote(remote, {"host": peer.address, "port": 8007,
-                                              "auth-id": token_id, "fingerprint": fingerprint},
-                                     SecretRef(peer.name, token_id))
+        options = {"host": peer.address, "port": 8007, "auth-id": token_id}
+        if fingerprint:
+            options["fingerprint"] = fingerprint
+        out.remotes[remote] = Remote(remote, options, SecretRef(peer.name, token_id),
+                                     pin_later=not fingerprint)
         store = job["store"]
         if store not in out.datastores:
             raise DesiredError(f"{me.name}: sync job writes to datastore {store!r} that is not "
@@ -322,7 +325,7 @@ def _sync_target(fleet: list[HostView], me: HostView, out: PbsObjects,
 
 
 def pbs_objects(fleet: list[HostView], name: str,
-                fingerprint_of: Callable[[str], str]) -> PbsObjects:
+                fingerprint_of: Callable[[str], str | None]) -> PbsObjects:
     """Everything PBS host *name* should have, given the whole *fleet*."""
     me = next(hv for hv in fleet if hv.name == name)
     out = PbsObjects()

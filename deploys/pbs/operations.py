@@ -130,16 +130,20 @@ def acls(add: list[Acl], remove_: list[Acl]):
 
 @operation()
 def remote(remote_name: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
-           push_password: bool, store_path: str, store_key: str):
+           push_password: bool, store_path: str, store_key: str, pin_from: str | None = None):
     """A remote with its pinned fingerprint; the password (a token secret) is filled in at
-    execution time from the controller store and never printed."""
+    execution time from the controller store and never printed. With *pin_from* (the peer had
+    no certificate when planning) the fingerprint is read from that peer when executing."""
     what = f"remote {'create' if current is None else 'update'} {remote_name}"
     if current is None:
+        if pin_from:
+            options = {**options, "fingerprint": secretcmd.FINGERPRINT}
         template = commands.remote_create(remote_name, options, secretcmd.SECRET)
         yield FunctionCommand(secretcmd.run_with_secrets,
-                              (template, store_path, [store_key], what), {})
+                              (template, store_path, [store_key], what), {"pin_from": pin_from})
         return
-    sets, deletes = plan.diff_options(current, options, ("port", "fingerprint", "comment"))
+    managed = ("port", "comment") if pin_from else ("port", "fingerprint", "comment")
+    sets, deletes = plan.diff_options(current, options, managed)
     if push_password:
         template = commands.remote_update(remote_name, sets, deletes, secretcmd.SECRET)
         yield FunctionCommand(secretcmd.run_with_secrets,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pyinfra import logger
-from pyinfra.api import HiddenValue
+from pyinfra.api import HiddenValue, QuoteString, StringCommand
 
 from deploys.pbs import commands
 from deploys.secrets import SecretStore
@@ -29,6 +29,8 @@ def placeholder(index: int = 0) -> str:
 
 
 SECRET = placeholder(0)
+#: Placeholder for a peer's certificate fingerprint read at execution time.
+FINGERPRINT = "\0fingerprint\0"
 
 
 def digest(secret: str) -> str:
@@ -50,9 +52,28 @@ def _fail(host: Any, what: str, text: str, secrets: Sequence[str] = ()) -> bool:
     return False
 
 
+def peer_fingerprint(state: Any, peer_name: str) -> str | None:
+    """The proxy certificate fingerprint of inventory host *peer_name*, read now."""
+    peer = state.inventory.get_host(peer_name)
+    command = StringCommand(commands.shell_line(commands.cert_info()), "2>/dev/null", "|",
+                            "sed", "-n", QuoteString("s/^Fingerprint (sha256): *//p"))
+    status, output = peer.run_shell_command(command, print_output=False)
+    value = output.stdout.strip().lower() if status else ""
+    return value or None
+
+
 def run_with_secrets(state: Any, host: Any, template: Sequence[Any], store_path: str,
-                     store_keys: Sequence[str], what: str, refused_by: str = "PBS") -> bool:
-    """Run ``checked(template with the secrets)``; False (one clear line) on any failure."""
+                     store_keys: Sequence[str], what: str, refused_by: str = "PBS",
+                     pin_from: str | None = None) -> bool:
+    """Run ``checked(template with the secrets)``; False (one clear line) on any failure.
+
+    With *pin_from*, :data:`FINGERPRINT` in the template becomes that peer's fingerprint.
+    """
+    if pin_from:
+        fingerprint = peer_fingerprint(state, pin_from)
+        if fingerprint is None:
+            return _fail(host, what, f"{pin_from} serves no certificate to pin")
+        template = [fingerprint if part == FINGERPRINT else part for part in template]
     store = SecretStore(Path(store_path))
     secrets = []
     for key in store_keys:

@@ -41,7 +41,8 @@ CONF = "/etc/proxmox-backup"
 def objects() -> PbsObjects:
     """Desired objects of the current host (an inventory inconsistency stops the run)."""
     try:
-        return desired.pbs_objects(context.fleet(), host.name, context.fingerprint_of)
+        return desired.pbs_objects(context.fleet(), host.name,
+                                   context.peer_fingerprint_later)
     except desired.DesiredError as exc:
         raise DeployError(str(exc)) from None
 
@@ -154,7 +155,8 @@ def _remotes_and_sync(objs: PbsObjects) -> None:
         operations.remote(name=f"Remote {remote.name} (fingerprint pinned)",
                           remote_name=remote.name, options=remote.options,
                           current=current.get(remote.name), push_password=push,
-                          store_path=context.store_path(peer), store_key=key)
+                          store_path=context.store_path(peer), store_key=key,
+                          pin_from=peer if remote.pin_later else None)
     _jobs("sync-job", objs.sync_jobs, SYNC_MANAGED)
 
 

@@ -87,6 +87,12 @@ def everything() -> None:
         pve_storages()
 
 
+def pbs_only() -> None:
+    """Only the PBS step (PVE hosts untouched)."""
+    if "pve" not in host.groups:
+        pbs_config(3)
+
+
 def prepare_like_cli(state: State, func: Callable[[], None]) -> None:
     """Prepare *func* on every host with CLI semantics: operations are identified by their
     call-stack lines (API mode numbers them per host), so cross-host ordering is the real

@@ -7,6 +7,7 @@ Facts come from canned simulator-shaped output; operations run with pyinfra's CL
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .fleet import (
     PVE1,
     SECRET,
     fleet_data,
+    pbs_only,
     responses,
     run_fleet,
 )
@@ -120,3 +122,16 @@ def test_inconsistent_inventory_stops_with_one_line(tmp_path: Path) -> None:
 def test_safe_ids() -> None:
     assert desired.safe_id("@fake/pbs2") == "fake-pbs2"
     assert desired.pve_storage_id("PBS1.example.com", "store1") == "pbs-pbs1.example.com-store1"
+
+
+def test_remote_is_pinned_at_execution_when_the_peer_had_no_cert_at_planning(
+        tmp_path: Path) -> None:
+    """A bare fleet: pbs1's PBS (and certificate) only appear during the run."""
+    data = fleet_data(tmp_path)
+    planning_fact = re.compile(r"^if command -v proxmox-backup-manager.*cert info")
+    resp = {PBS1: {planning_fact: "", **responses(FP1)}, PBS2: responses(FP2), PVE1: {}}
+    run = run_fleet(data, resp, execute=True, func=pbs_only)
+    assert run.error is None, run.error
+    [remote] = pbs_lines(run.commands[PBS2], "remote create fake-pbs1")
+    assert f"--fingerprint {FP1}" in remote
+    assert any("cert info" in c and "command -v" not in c for c in run.commands[PBS1])
