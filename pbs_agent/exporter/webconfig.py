@@ -23,6 +23,7 @@ import hashlib
 import ssl
 import threading
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,12 @@ CLIENT_AUTH = {
 }
 _TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version",
              "max_version", "cipher_suites", "prefer_server_cipher_suites"}
-# A hash to check unknown users against, so that they take as long as known ones.
-_DUMMY_HASH = bcrypt.hashpw(b"unknown user", bcrypt.gensalt(rounds=10))
+
+
+@cache
+def _dummy_hash() -> bytes:
+    """A hash to check unknown users against, so that they take as long as known ones."""
+    return bcrypt.hashpw(b"unknown user", bcrypt.gensalt(rounds=10))
 
 
 @dataclass
@@ -91,7 +96,7 @@ class WebConfig:
             if key in self._ok:
                 return True  # bcrypt is slow on purpose: remember good credentials
         hashed = self.users.get(user.decode("utf-8", "replace"))
-        ok = bcrypt.checkpw(password, hashed or _DUMMY_HASH) and hashed is not None
+        ok = bcrypt.checkpw(password, hashed or _dummy_hash()) and hashed is not None
         if ok:
             with self._lock:
                 self._ok.add(key)
