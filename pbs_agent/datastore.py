@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import os
 import stat
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -102,10 +101,13 @@ def snapshot_time(name: str) -> int | None:
     """
     if not SNAPSHOT_NAME_RE.match(name):
         return None
-    try:
-        return calendar.timegm(time.strptime(name, "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
+    y, mo, d = int(name[0:4]), int(name[5:7]), int(name[8:10])
+    h, mi, s = int(name[11:13]), int(name[14:16]), int(name[17:19])
+    if y < 1 or not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]):
         return None
+    if h > 23 or mi > 59 or s > 59:
+        return None
+    return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
 
 
 def _scandir(path: str, issues: list[ScanIssue]) -> list[os.DirEntry[str]]:

@@ -25,6 +25,7 @@ from .groups import (
     other_references,
     record_name,
     signature,
+    union_of,
 )
 from .model import DatastoreReport, DatastoreTotals, GroupReport, ScanStats
 
@@ -219,4 +220,4 @@ def referenced_digest_prefixes(path: str, state_dir: str | None = None) -> np.nd
         sig = signature(g)
         r = cached_group(store, g, sig) or compute_group(g, store, t0, sig)
         arrays.append(r.arrays()[0])
-    return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.uint64)
+    return union_of(arrays)

@@ -38,7 +38,9 @@ def root(tmp_path: Path) -> Path:
 
 def test_snapshot_time_parses_rfc3339_and_rejects_others() -> None:
     assert snapshot_time(T1) == 1717581600
-    for bad in ("2024-06-05T10:00:00", "2024-06-05 10:00:00Z", "2024-02-30T10:00:00Z", "x"):
+    assert snapshot_time("2024-02-29T23:59:59Z") == 1709251199
+    for bad in ("2024-06-05T10:00:00", "2024-06-05 10:00:00Z", "2024-02-30T10:00:00Z", "x",
+                "2023-02-29T10:00:00Z", "2024-06-05T24:00:00Z", "0000-01-01T00:00:00Z"):
         assert snapshot_time(bad) is None
 
 
