@@ -22,7 +22,7 @@ from pyinfra.api import StringCommand, deploy, operation
 from deploys import schema
 from deploys.facts.host import HostSurvey
 from deploys.pbs import tls
-from deploys.pbs.facts import DatastorePaths, PbsList
+from deploys.pbs.facts import DatastorePaths, PbsCertFingerprint, PbsList
 
 _LOCK = threading.Lock()
 SAFE_ROOT_LOGIN = ("no", "prohibit-password", "without-password", "forced-commands-only")
@@ -69,7 +69,8 @@ def token_roles(acl: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def controls(policy: str, seen: dict[str, Any], extra: dict[str, Any], survey: dict[str, Any],
-             roles: dict[str, list[str]], owners: dict[str, Any]) -> list[dict[str, Any]]:
+             roles: dict[str, list[str]], owners: dict[str, Any],
+             fingerprint: str | None = None) -> list[dict[str, Any]]:
     """The list of {control, state, ok} rows (ok None = informational)."""
     fw = extra["firewall"]
     root = extra.get("sshd_root") or "unknown"
@@ -79,6 +80,7 @@ def controls(policy: str, seen: dict[str, Any], extra: dict[str, Any], survey: d
         {"control": "TLS on 8007", "ok": tls.satisfies(policy, seen),
          "state": f"{seen['policy_seen']} (policy {policy}; negotiated "
                   f"{seen.get('protocol') or '-'} {seen.get('cipher') or ''})".strip()},
+        {"control": "Proxy certificate (sha256)", "ok": None, "state": fingerprint or "none"},
         {"control": "Firewall input default", "ok": fw["input_policy"] == "drop",
          "state": fw["input_policy"] or "no pbs_fleet table"},
         {"control": "8007 allowed from", "ok": bool(fw["pbs_8007_from"]) and not wide,
@@ -145,7 +147,8 @@ def gather(policy: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     paths = [d["path"] for d in host.get_fact(PbsList, kind="datastore") if "path" in d]
     owners = host.get_fact(DatastorePaths, paths=paths) if paths else {}
     roles = token_roles(host.get_fact(PbsList, kind="acl"))
-    rows = controls(policy, seen, extra, host.get_fact(HostSurvey), roles, owners)
+    rows = controls(policy, seen, extra, host.get_fact(HostSurvey), roles, owners,
+                    host.get_fact(PbsCertFingerprint))
     return rows, seen
 
 

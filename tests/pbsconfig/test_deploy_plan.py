@@ -6,12 +6,23 @@ Facts come from canned simulator-shaped output; operations run with pyinfra's CL
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import stat
 from pathlib import Path
 
-from deploys.pbs import desired
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
+from cryptography.x509.oid import NameOID
+
+from deploys.pbs import context, desired
 
 from .fleet import (
     FP1,
@@ -135,3 +146,33 @@ def test_remote_is_pinned_at_execution_when_the_peer_had_no_cert_at_planning(
     [remote] = pbs_lines(run.commands[PBS2], "remote create fake-pbs1")
     assert f"--fingerprint {FP1}" in remote
     assert any("cert info" in c and "command -v" not in c for c in run.commands[PBS1])
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pbs1.example.net")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "pbs1.pem", tmp_path / "pbs1.key"
+    cert_path.write_bytes(cert.public_bytes(Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return cert_path, key_path
+
+
+def test_custom_certificate_is_uploaded_and_its_fingerprint_pinned(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    data = fleet_data(tmp_path, **{PBS1: {"pbs_certificate": {"cert": str(cert),
+                                                              "key": str(key)}}})
+    run = run_fleet(data, {PBS1: responses(FP1), PBS2: responses(FP2), PVE1: {}},
+                    execute=True)
+    assert run.error is None, run.error
+    expected = context.pem_fingerprint(cert.read_bytes())
+    assert expected != FP1
+    [remote] = pbs_lines(run.commands[PBS2], "remote create fake-pbs1")
+    assert f"--fingerprint {expected}" in remote
+    [add] = pbs_lines(run.commands[PVE1], "pvesm add pbs")
+    assert f"--fingerprint {expected}" in add
+    assert any(c.startswith("chown root:backup /etc/proxmox-backup/proxy.pem")
+               for c in run.commands[PBS1])
