@@ -32,9 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Hand the GIL over sooner (default 5 ms): the HTTP threads then wait less behind a
-    # collector thread that is busy in Python (first task-log ingestion, rendering).
-    sys.setswitchinterval(0.001)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(args)
