@@ -112,9 +112,9 @@ def ensure_base(paths: Paths) -> Path:
     base.parent.mkdir(parents=True, exist_ok=True)
     with open(base.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _prune(paths)
         if (base / ".complete").exists():
             return base
-        _prune(paths)
         tarball = build_tarball(paths)
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir()
