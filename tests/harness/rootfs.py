@@ -19,7 +19,8 @@ from tests.harness.config import APT_PROXY_URL, HarnessError, Paths
 from tests.harness.proc import run
 
 SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
+# The mirror this machine's apt uses too; override for a local mirror (part of the cache key).
+MIRROR = os.environ.get("PBS_FLEET_MIRROR", "http://deb.debian.org/debian")
 # No libpam-systemd: a per-login `systemd --user` would cost 3 more inotify instances per
 # host, and fs.inotify.max_user_instances (128, kernel-wide, for all containers together)
 # is what limits how many hosts can run at once (see config.INOTIFY_PER_HOST).
