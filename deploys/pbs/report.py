@@ -76,10 +76,13 @@ def controls(policy: str, seen: dict[str, Any], extra: dict[str, Any], survey: d
     root = extra.get("sshd_root") or "unknown"
     wide = [s for s in fw["pbs_8007_from"] if s in ("any", "0.0.0.0/0", "::/0")]
     owners_text = ", ".join(f"{p}={o.get('owner')}" for p, o in sorted(owners.items())) or "-"
+    tls_row = ({"control": "TLS on 8007", "ok": tls.satisfies(policy, seen),
+                "state": f"{seen['policy_seen']} (policy {policy}; negotiated "
+                         f"{seen.get('protocol') or '-'} {seen.get('cipher') or ''})".strip()}
+               if fingerprint else
+               {"control": "TLS on 8007", "ok": None, "state": "no PBS on this host"})
     return [
-        {"control": "TLS on 8007", "ok": tls.satisfies(policy, seen),
-         "state": f"{seen['policy_seen']} (policy {policy}; negotiated "
-                  f"{seen.get('protocol') or '-'} {seen.get('cipher') or ''})".strip()},
+        tls_row,
         {"control": "Proxy certificate (sha256)", "ok": None, "state": fingerprint or "none"},
         {"control": "Firewall input default", "ok": fw["input_policy"] == "drop",
          "state": fw["input_policy"] or "no pbs_fleet table"},

@@ -24,6 +24,7 @@ NFT = """table inet pbs_fleet {
 	}
 }""".splitlines()
 
+FP = ":".join(["ab"] * 32)
 SEEN_TLS13 = {"tls1_2": False, "tls1_3": True, "protocol": "TLSv1.3",
               "cipher": "TLS_AES_256_GCM_SHA384", "policy_seen": "TLS 1.3 only"}
 
@@ -53,7 +54,7 @@ def rows(**extra_over):
              "firewall": report.parse_firewall(NFT), **extra_over}
     return report.controls("tls13", SEEN_TLS13, extra, {"edac": True, "aes_ni": True},
                            {"a@pbs!t": ["DatastoreBackup@/datastore/s1"]},
-                           {"/mnt/datastore/s1": {"owner": "backup:backup"}})
+                           {"/mnt/datastore/s1": {"owner": "backup:backup"}}, FP)
 
 
 def test_a_hardened_host_passes_every_control() -> None:
@@ -70,7 +71,7 @@ def test_failures_are_reported() -> None:
     assert bad["Unattended security updates"]["ok"] is False
     seen12 = {**SEEN_TLS13, "tls1_2": True, "policy_seen": "TLS 1.2 + 1.3"}
     row = report.controls("tls13", seen12, {"firewall": report.parse_firewall([])}, {}, {},
-                          {"/x": {"owner": "root:root"}})
+                          {"/x": {"owner": "root:root"}}, FP)
     verdicts = {r["control"]: r["ok"] for r in row}
     assert not verdicts["TLS on 8007"] and not verdicts["Datastore ownership"]
     assert not verdicts["Firewall input default"] and not verdicts["ECC memory (EDAC)"]
@@ -86,3 +87,9 @@ def test_table_and_fleet_json(tmp_path: Path) -> None:
     assert sorted(data) == ["pbs1", "pbs2"]
     assert data["pbs1"]["tls_probe"]["policy_seen"] == "TLS 1.3 only"
     assert tls.satisfies("tls13", data["pbs2"]["tls_probe"])
+
+
+def test_a_host_without_pbs_gets_no_tls_verdict() -> None:
+    seen = {"tls1_2": None, "tls1_3": None, "policy_seen": "unreachable"}
+    row = report.controls("tls13", seen, {"firewall": report.parse_firewall([])}, {}, {}, {})
+    assert row[0] == {"control": "TLS on 8007", "ok": None, "state": "no PBS on this host"}

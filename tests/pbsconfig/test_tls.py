@@ -21,9 +21,6 @@ from deploys.pbs import commands, tls
 
 from .conftest import SIMULATORS
 
-pytestmark = pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True)
-                                .returncode != 0, reason="needs the openssl binary")
-
 
 def free_port() -> int:
     with socket.socket() as sock:
