@@ -6,7 +6,8 @@
 Writes a file of random data (unless --file is given), reads it once so it sits in the page
 cache, then times (best of --repeat): `sha256sum FILE`; estimate with 1 and 2 worker threads
 hash-only (--no-compress); estimate with 1 and 2 threads including zstd level 1 sizes; and
-the dynamic chunker alone over the same bytes. Prints MB/s and the ratios the goals use
+the dynamic chunker alone over the same bytes; and estimate of a directory holding the file
+(dynamic chunks, hash + zstd) with 1 and 2 threads. Prints MB/s and the ratios the goals use
 (>= 0.9x sha256sum on one core, >= 1.7x sha256sum on two).
 """
 
@@ -85,6 +86,10 @@ def main() -> int:
         "estimate hash+zstd, 2 threads": lambda: estimate([path], jobs=2, progress=False),
         "buzhash chunker alone, 1 thread": lambda: chunk_only(path),
     }
+    tree = Path(tempfile.mkdtemp(prefix="bench-estimate-tree-"))
+    os.link(path, tree / "data")  # the same bytes as a directory: dynamic chunking
+    rows["estimate directory, 1 thread"] = lambda: estimate([tree], jobs=1, progress=False)
+    rows["estimate directory, 2 threads"] = lambda: estimate([tree], jobs=2, progress=False)
     speeds, per_cpu = {}, {}
     print(f"file: {path} ({size / MiB:.0f} MiB, cached), best of {args.repeat}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
@@ -103,6 +108,8 @@ def main() -> int:
     print(f"scaling 2 threads / 1 thread: "
           f"{speeds['estimate hash-only, 2 threads'] / speeds['estimate hash-only, 1 thread']:.2f}"
           f" wall")
+    (tree / "data").unlink()
+    tree.rmdir()
     if made:
         path.unlink()
     return 0
