@@ -73,6 +73,17 @@ def guest(vm: Machine) -> Iterator[Shell]:
         yield shell
 
 
+#: The first test builds the image on a cold cache (about 10 min, more on a busy machine).
+TIER_TIMEOUT = 3600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.timeout(TIER_TIMEOUT))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     started = time.monotonic()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from deploys.steps.sysctl import DROPIN as SYSCTL_DROPIN
 from tests.vm.deploy import install_simulators, run_deploy
 from tests.vm.disks import (
     EXT4,
@@ -59,6 +60,8 @@ def test_used_disk_refused_and_unchanged(vm: Machine, guest: Shell, used_disks: 
     assert dev(serial) in refusal[0] and reason in refusal[0], refusal[0]
     assert not result.changed, f"operations ran before the refusal: {result.changed}"
     assert guest.run("zpool list -H victim").status != 0
+    # Nothing else ran either: no step before ZFS left its file behind.
+    assert guest.run(f"test -e {SYSCTL_DROPIN}").status != 0
     _assert_untouched(guest, used_disks)
 
 

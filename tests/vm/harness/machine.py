@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paramiko
+
 from tests.vm.harness.config import VmError
 from tests.vm.harness.image import Image
 from tests.vm.harness.proc import run
@@ -194,7 +196,8 @@ class Machine:
         started = time.monotonic()
         with self.shell() as shell:
             boot_id = shell.check("cat /proc/sys/kernel/random/boot_id").strip()
-            shell.run("systemctl reboot", timeout=30)
+            # Scheduled a second ahead so this SSH command returns before sshd goes down.
+            shell.check("systemd-run --on-active=1 systemctl reboot", timeout=30)
         deadline = started + SSH_TIMEOUT
         while time.monotonic() < deadline:
             time.sleep(3)
@@ -249,12 +252,20 @@ class Machine:
                 self._wait_gone(pid, 10)
         self.process = None
 
+    def _request_poweroff(self) -> None:
+        """Ask the guest to power off: over SSH, else ACPI (the guest may ignore that)."""
+        try:
+            with Shell.connect("127.0.0.1", self.ssh_port, self.image.ssh_key, timeout=5) as sh:
+                sh.run("systemd-run --on-active=1 systemctl poweroff", timeout=10)
+        except (VmError, OSError, EOFError, KeyError, paramiko.SSHException):
+            self._monitor("system_powerdown")
+
     def stop(self, grace: float = 30) -> None:
-        """ACPI power-off, then SIGTERM/SIGKILL; remove disks; check nothing is left."""
+        """Power off (SSH, else ACPI), then SIGTERM/SIGKILL; remove disks; check nothing left."""
         pid = self._pid()
         if pid is not None:
             try:
-                self._monitor("system_powerdown")
+                self._request_poweroff()
                 self._wait_gone(pid, grace)
             except OSError:
                 pass
