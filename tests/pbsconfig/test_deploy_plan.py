@@ -7,6 +7,7 @@ Facts come from canned simulator-shaped output; operations run with pyinfra's CL
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import stat
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.x509.oid import NameOID
 
 from deploys.pbs import context, desired
+from deploys.pve import commands as pve_commands
 
 from .fleet import (
     FP1,
@@ -176,3 +178,32 @@ def test_custom_certificate_is_uploaded_and_its_fingerprint_pinned(tmp_path: Pat
     assert f"--fingerprint {expected}" in add
     assert any(c.startswith("chown root:backup /etc/proxmox-backup/proxy.pem")
                for c in run.commands[PBS1])
+
+
+def test_pve_storage_with_a_changed_fingerprint_is_updated_not_readded(tmp_path: Path) -> None:
+    data = fleet_data(tmp_path)
+    store = tmp_path / "secrets.json"
+    store.write_text(json.dumps({f"token:{PBS1}:pve-clustera@pbs!pve": SECRET}))
+    store.chmod(0o600)
+    old = ":".join(["0f"] * 32)
+    cfg = ("dir: local\n\tpath /var/lib/vz\n\n"
+           "pbs: pbs-fake-pbs1-store1\n\tserver 10.0.0.11\n\tdatastore store1\n"
+           "\tusername pve-clustera@pbs!pve\n\tnamespace clustera\n\tcontent backup\n"
+           f"\tfingerprint {old}\n")
+    digest = hashlib.sha256(SECRET.encode()).hexdigest()
+    pve = {"cat /etc/pve/storage.cfg": cfg, "priv/storage": f"pbs-fake-pbs1-store1 {digest}"}
+    run = run_fleet(data, {PBS1: responses(FP1), PBS2: responses(FP2), PVE1: pve},
+                    execute=True)
+    assert run.error is None, run.error
+    pvesm = [c for c in run.commands[PVE1] if "pvesm" in c]
+    assert len(pvesm) == 1 and "pvesm set pbs-fake-pbs1-store1 --fingerprint " + FP1 in pvesm[0]
+    assert "--password" not in pvesm[0]  # the stored secret already matches
+
+
+def test_pvesm_command_lines() -> None:
+    assert pve_commands.pvesm_add("s1", {"server": "h", "datastore": "d", "port": 8008}) == [
+        "pvesm", "add", "pbs", "s1", "--datastore", "d", "--port", "8008", "--server", "h"]
+    assert pve_commands.pvesm_set("s1", {"fingerprint": "ab"}, ["namespace", "encryption-key"]
+                                  ) == ["pvesm", "set", "s1", "--fingerprint", "ab",
+                                        "--delete", "encryption-key,namespace"]
+    assert pve_commands.pvesm_remove("s1") == ["pvesm", "remove", "s1"]

@@ -164,3 +164,11 @@ def test_pbs_errors_surface_as_one_line(fleet):
     assert len(lines) == 1 and "parameter 'keep-daily': invalid digit found in string" in \
         lines[0], wrong.stderr[-3000:]
     assert run_pyinfra(fleet["inventory"](store1_keep_daily=9), DEPLOY).check().changed_ops == 0
+
+
+def test_pve_link_entry_finds_the_hand_off_converged(fleet):
+    """deploys/pve_link.py (namespaces, tokens, ACLs, pvesm) on the converged fleet: no change."""
+    result = run_pyinfra(fleet["inventory"](store1_keep_daily=9), "deploys/pve_link.py").check()
+    assert result.changed_ops == 0, result.changed
+    names = [op["name"] for op in result.report["results"]["operations"]]
+    assert any("PBS storage" in name for name in names), names
