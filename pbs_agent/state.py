@@ -35,28 +35,39 @@ class Record:
         self.meta, self.arrays = meta, arrays
 
 
-def encode_record(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
-    specs, blobs = [], []
+def _pieces(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[memoryview]:
+    """The record body as zero-copy pieces (header, then each array's raw bytes)."""
+    specs, views = [], []
     for name, arr in arrays.items():
         arr = np.ascontiguousarray(arr)
         specs.append([name, arr.dtype.str, int(arr.size)])
-        blobs.append(arr.tobytes())
+        views.append(memoryview(arr).cast("B") if arr.size else memoryview(b""))
     header = json.dumps({"version": VERSION, "meta": meta, "arrays": specs}).encode()
-    body = MAGIC + struct.pack("<I", len(header)) + header + b"".join(blobs)
-    return body + hashlib.sha256(body).digest()
+    return [memoryview(MAGIC + struct.pack("<I", len(header)) + header), *views]
+
+
+def encode_record(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    pieces = _pieces(meta, arrays)
+    h = hashlib.sha256()
+    for piece in pieces:
+        h.update(piece)
+    return b"".join(pieces) + h.digest()
 
 
 def decode_record(data: bytes) -> Record | None:
-    """Decode a record; None when it is damaged, truncated or of another version."""
+    """Decode a record; None when it is damaged, truncated or of another version.
+
+    The arrays are read-only views into *data* (no copy)."""
     if len(data) < len(MAGIC) + 36 or not data.startswith(MAGIC):
         return None
-    body, digest = data[:-32], data[-32:]
+    view = memoryview(data)
+    body, digest = view[:-32], view[-32:]
     if hashlib.sha256(body).digest() != digest:
         return None
     (hlen,) = struct.unpack_from("<I", body, len(MAGIC))
     start = len(MAGIC) + 4
     try:
-        header = json.loads(body[start : start + hlen])
+        header = json.loads(bytes(body[start : start + hlen]))
         if header.get("version") != VERSION:
             return None
         arrays, offset = {}, start + hlen
@@ -69,10 +80,9 @@ def decode_record(data: bytes) -> Record | None:
     return Record(header["meta"], arrays)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 class StateStore:
@@ -123,7 +133,11 @@ class StateStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
             try:
-                _write_all(fd, encode_record(meta, arrays))
+                h = hashlib.sha256()
+                for piece in _pieces(meta, arrays):  # streamed: no copy of big arrays
+                    h.update(piece)
+                    _write_all(fd, piece)
+                _write_all(fd, memoryview(h.digest()))
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -86,25 +86,32 @@ def attribute(
     return _totals(owner, S, listing, missing), numbers
 
 
+BLOCK = 1 << 16  # elements per block of the final passes: bounded temporaries
+
+
 def _exclusive(owner: np.ndarray, S: np.ndarray, numbers: list[GroupNumbers]) -> None:
     if not numbers:
         return
-    single = owner >= 0
-    per = np.bincount(owner[single], weights=S[single], minlength=len(numbers))
+    per = np.zeros(len(numbers), np.float64)  # exact: sums stay far below 2**53 bytes
+    for lo in range(0, len(owner), BLOCK):
+        o, s = owner[lo : lo + BLOCK], S[lo : lo + BLOCK]
+        single = o >= 0
+        per += np.bincount(o[single], weights=s[single], minlength=len(numbers))
     for gi, n in enumerate(numbers):
         n.exclusive_bytes = round(per[gi])
 
 
 def _totals(owner, S, listing: ChunkListing, missing: list[np.ndarray]) -> Totals:
-    referenced = (owner >= 0) | (owner == SHARED)
-    garbage = owner == UNREFERENCED
+    t = Totals(chunks_on_disk=len(S), bad_chunks=len(listing.bad))
+    for lo in range(0, len(owner), BLOCK):
+        o, s = owner[lo : lo + BLOCK], S[lo : lo + BLOCK]
+        referenced = (o >= 0) | (o == SHARED)
+        garbage = o == UNREFERENCED
+        t.chunks_referenced += int(np.count_nonzero(referenced))
+        t.physical_bytes += int(s[referenced].sum(dtype=np.uint64))
+        t.garbage_chunks += int(np.count_nonzero(garbage))
+        t.garbage_bytes += int(s[garbage].sum(dtype=np.uint64))
     all_missing = np.unique(np.concatenate(missing)) if missing else np.zeros(0, np.uint64)
-    return Totals(
-        chunks_referenced=int(referenced.sum()) + len(all_missing),
-        physical_bytes=int(S[referenced].sum(dtype=np.uint64)),
-        chunks_on_disk=len(listing.prefixes),
-        garbage_chunks=int(garbage.sum()),
-        garbage_bytes=int(S[garbage].sum(dtype=np.uint64)),
-        missing_chunks=len(all_missing),
-        bad_chunks=len(listing.bad),
-    )
+    t.missing_chunks = len(all_missing)
+    t.chunks_referenced += len(all_missing)
+    return t

@@ -189,6 +189,22 @@ def _save(store: StateStore, group: Group, out: GroupRefs, entries) -> None:
     }, {"union": union, "last_new": last_new})
 
 
+class DeferredGroup(GroupRefs):
+    """A group computed only when the attribution asks for its arrays, then forgotten:
+    without a state this keeps one group's digest sets in memory at a time."""
+
+    def __init__(self, group: Group, sig: str, scan_start_ns: int) -> None:
+        super().__init__(sig, cacheable=False)
+        self._group, self._t0 = group, scan_start_ns
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        done = compute_group(self._group, None, self._t0, self.signature)
+        self.index_files, self.logical_bytes = done.index_files, done.logical_bytes
+        self.last_logical_bytes, self.issues = done.last_logical_bytes, done.issues
+        self.indexes_read = done.indexes_read
+        return done.arrays()
+
+
 def cached_group(store: StateStore | None, group: Group, sig: str) -> GroupRefs | None:
     """The persisted result of an unchanged group (arrays loaded lazily), or None."""
     rec = store.load(record_name(group)) if store else None

@@ -19,6 +19,7 @@ from ..state import StateStore
 from .attribution import GroupNumbers, Totals, attribute
 from .chunks import ChunkListing, list_chunks
 from .groups import (
+    DeferredGroup,
     GroupRefs,
     cached_group,
     compute_group,
@@ -55,20 +56,21 @@ def scan_datastore(
     t0 = time.time_ns()
     root = _check_root(path)
     store = StateStore.open(state_dir, root)
-    walk = walk_datastore(root)
-    sigs = [signature(g) for g in walk.groups]
-    gsig = _combined(walk, sigs)
-    prev = store.load(RESULT) if store else None
-    likely_hit = prev is not None and gsig is not None and prev.meta.get("groups") == gsig
     stats = ScanStats(state_dir=store.directory if store else None)
     stats.progress = progress
     with ThreadPoolExecutor(max_workers=1) as pool:
         fut = pool.submit(list_chunks, root, store, t0, progress=progress)
-        refs = None if likely_hit else _group_refs(walk, sigs, store, t0, stats)
+        walk = walk_datastore(root)
+        sigs = [signature(g) for g in walk.groups]
+        gsig = _combined(walk, sigs)
+        prev = store.load(RESULT) if store else None
+        hit = prev is not None and gsig is not None and prev.meta.get("groups") == gsig
+        # with a state, read indexes while the chunks are listed (arrays spill to the state)
+        refs = _group_refs(walk, sigs, store, t0, stats) if store and not hit else None
         listing = fut.result()
     stats.chunk_dirs_listed = listing.dirs_listed
-    if likely_hit and prev is not None and prev.meta.get("chunks") == listing.fingerprint:
-        report = _from_result(walk, prev.meta, listing)
+    if hit and prev is not None and prev.meta.get("chunks") == listing.fingerprint:
+        report = _from_result(walk, prev.meta)
         stats.result_cached = True
     else:
         if refs is None:
@@ -95,12 +97,14 @@ def _combined(walk: Walk, sigs: list[str]) -> str | None:
 
 
 def _group_refs(walk: Walk, sigs: list[str], store, t0: int, stats: ScanStats) -> list[GroupRefs]:
+    """Per-group digest sets: from the state, computed and spilled to it, or deferred."""
+    if store is None:
+        return [DeferredGroup(g, sig, t0) for g, sig in zip(walk.groups, sigs, strict=True)]
     refs = []
     bar = Progress("index files", total=len(walk.groups), unit=" groups",
                    stream=True if stats.progress else None)
     for g, sig in zip(walk.groups, sigs, strict=True):
         r = cached_group(store, g, sig) or compute_group(g, store, t0, sig)
-        stats.index_files_read += r.indexes_read
         r.spill()
         refs.append(r)
         bar.advance()
@@ -122,8 +126,9 @@ def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing, stats) ->
     other, n_other = other_references(walk.groups, issues)
     stats.index_files_read += n_other
     totals, numbers = attribute(listing, [r.arrays for r in refs], other)
-    for r in refs:
+    for r in refs:  # after the attribution: deferred groups are computed there
         issues.extend(r.issues)
+        stats.index_files_read += r.indexes_read
     issues.extend(listing.issues)
     report = DatastoreReport(_totals(walk.root, totals, refs, walk), errors=issues)
     for g, r, n in zip(walk.groups, refs, numbers, strict=True):
@@ -176,7 +181,7 @@ def _numbers_of(g: GroupReport) -> GroupNumbers:
                         g.missing_chunks, g.bad_chunks)
 
 
-def _from_result(walk: Walk, meta: dict, listing: ChunkListing) -> DatastoreReport:
+def _from_result(walk: Walk, meta: dict) -> DatastoreReport:
     """The previous result, valid because every group and every chunk dir is unchanged."""
     errors = list(walk.issues) + [ScanIssue(e["path"], e["reason"]) for e in meta["errors"]]
     report = DatastoreReport(DatastoreTotals(**meta["datastore"]), errors=errors)
