@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import chunks, gc, hardware, network, permissions, zfs
+from . import certificate, chunks, gc, hardware, network, permissions, space, zfs
 from .model import Check, DoctorEnv, Endpoint, Verdict, worst
 
 CHECKS: dict[str, Callable[[DoctorEnv], Check]] = {
     permissions.ID: permissions.check,
     chunks.ID: chunks.check,
+    space.ID: space.check,
     network.ID_PORT: network.check_port,
+    certificate.ID: certificate.check,
     zfs.ID_POOL: zfs.check_pool,
     zfs.ID_MODULE: zfs.check_module,
     hardware.ID_ECC: hardware.check_ecc,
