@@ -84,11 +84,6 @@ def store(pbs_host: str) -> SecretStore:
     return SecretStore(Path(store_path(pbs_host)))
 
 
-def value(name: str) -> object:
-    """Shortcut: the current host's inventory setting *name* (registered default if unset)."""
-    return schema.value(host, name)
-
-
 def validate_for_config() -> None:
     """Inventory validation for the PBS-config/PVE entries: unknown keys and wrong types of
     every step are errors, but other steps' *required* keys (e.g. firewall networks) are not

@@ -37,7 +37,6 @@ VERIFY_MANAGED = ("store", "schedule", "ns", "max-depth", "comment", "outdated-a
 SYNC_MANAGED = ("store", "remote", "remote-store", "schedule", "ns", "remote-ns", "max-depth",
                 "remove-vanished", "owner", "rate-in", "burst-in", "rate-out", "burst-out",
                 "group-filter", "transfer-last", "comment")
-REMOTE_MANAGED = ("host", "port", "auth-id", "fingerprint", "comment")
 
 
 class DesiredError(ValueError):

@@ -60,12 +60,6 @@ def node_changes(policy: str, current: dict[str, Any]) -> tuple[dict[str, str], 
     return sets, deletes
 
 
-def effective_ciphers(node: dict[str, Any]) -> tuple[str, str]:
-    """(TLS 1.2 cipher list, TLS 1.3 ciphersuites) the proxy ends up with for *node*."""
-    return (node.get("ciphers-tls-1.2") or MOZILLA_TLS12,
-            node.get("ciphers-tls-1.3") or MOZILLA_TLS13)
-
-
 def openssl_conf_text() -> str:
     """A standalone OpenSSL config whose system default refuses anything below TLS 1.3."""
     return ("# pbs-fleet: proxmox-backup-proxy refuses TLS < 1.3 (docs/pbs-config.md)\n"

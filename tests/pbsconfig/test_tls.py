@@ -163,3 +163,14 @@ def test_probe_parser_reports_unreachable() -> None:
                             f"{tls.PROBE_MARK} tls1_3 refused - -"])
     assert seen["policy_seen"] == "unreachable"
     assert not tls.satisfies("tls13", seen)
+
+
+def test_proxy_simulator_starts_from_the_mozilla_intermediate_v5_lists(node_root: Path) -> None:
+    """With an empty node.cfg the simulated acceptor uses rust-openssl's v5 lists and option
+    bits; the node's settings replace the lists (what PBS's make_tls_acceptor does)."""
+    env = {**os.environ, "PBS_SIMULATOR_ROOT": str(node_root)}
+    argv = subprocess.run([str(SIMULATORS / "proxmox-backup-proxy"), "--print-command"],
+                          env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert argv[argv.index("-cipher") + 1] == tls.MOZILLA_TLS12
+    assert argv[argv.index("-ciphersuites") + 1] == tls.MOZILLA_TLS13
+    assert "-no_tls1" in argv and "-no_tls1_1" in argv and "-min_protocol" not in argv
