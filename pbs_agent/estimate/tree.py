@@ -42,11 +42,24 @@ def _file_contents(path: str, on_error: OnError) -> Iterator[bytes]:
         os.close(fd)
 
 
+def _list_dir(path: str) -> list[bytes]:
+    """Sorted entry names, read through an O_NOATIME descriptor where permitted."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOATIME", 0))
+    except PermissionError:
+        fd = os.open(path, flags)  # not the owner: O_NOATIME is refused
+    try:
+        with os.scandir(fd) as it:
+            return sorted(os.fsencode(e.name) for e in it)
+    finally:
+        os.close(fd)
+
+
 def _entries(path: str, on_error: OnError) -> Iterator[bytes]:
     """Header and content pieces of the tree below *path* (not following symlinks)."""
     try:
-        with os.scandir(path) as it:
-            names = sorted(os.fsencode(e.name) for e in it)
+        names = _list_dir(path)
     except OSError as exc:
         on_error(SourceError(path, os_reason(exc)))
         return

@@ -158,3 +158,19 @@ def test_against_missing_datastore_is_a_named_error(tmp_path: Path,
     assert main(["estimate", "--against", str(tmp_path / "nostore"), str(img)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "nostore") in err and "no such file or directory" in err
+
+
+def test_inputs_are_read_without_touching_atime(tmp_path: Path, rng: random.Random) -> None:
+    old = 1_600_000_000  # 2020: relatime would refresh an atime this old on any read
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    files = [tree / "a", tmp_path / "img.raw", tmp_path / "control"]
+    for f in files:
+        f.write_bytes(rng.randbytes(1000))
+    for p in [*files, tree]:
+        os.utime(p, (old, old))
+    files[2].read_bytes()  # control: a plain read on this mount
+    if os.stat(files[2]).st_atime == old:
+        pytest.skip("this filesystem does not update atime on read (noatime)")
+    estimate([tree, files[1]], progress=False)
+    assert [os.stat(p).st_atime for p in (files[0], files[1], tree)] == [old, old, old]
