@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .procs import only
+
 GOLDEN = Path(__file__).parent / "golden" / "scenario.prom"
 VOLATILE = ("pbs_agent_collector_duration_seconds{", "pbs_agent_build_info{",
             "pbs_agent_collector_last_success_timestamp_seconds{")
@@ -24,12 +26,6 @@ def run_metrics(tree: dict[str, Path], state: Path, *extra: str) -> subprocess.C
 
 def stable(text: str) -> str:
     return "".join(line + "\n" for line in text.splitlines() if not line.startswith(VOLATILE))
-
-
-def only(*names: str) -> list[str]:
-    from pbs_agent.exporter.registry import available_collectors
-
-    return [f"--no-collector.{n}" for n in available_collectors() if n not in names]
 
 
 def test_golden_exposition(pbs_tree: dict[str, Path], tmp_path: Path) -> None:
