@@ -18,7 +18,7 @@ from ..exporter.options import (
 from ..exporter.registry import create_collectors
 from ..exporter.runner import Runner
 from ..exporter.server import ExporterServer
-from ..exporter.webconfig import load_web_config
+from ..exporter.webconfig import WebConfigSource
 
 HELP = "run the Prometheus exporter (collectors refresh in the background)"
 log = logging.getLogger("pbs_agent.serve")
@@ -36,13 +36,13 @@ def run(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_args(args)
     listen, web_file = web_options(args)
-    web = load_web_config(web_file)
+    web = WebConfigSource(web_file)
     names = enabled_collectors(args)
     runner = Runner(create_collectors(names), settings)
     server = ExporterServer(listen, runner, web)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     runner.start()
-    scheme = "https" if web.tls else "http"
+    scheme = "https" if web.current().tls else "http"
     log.info("listening on %s port %d (%s); collectors: %s",
              server.server_address[0], server.port, scheme, ", ".join(names) or "none")
     try:

@@ -18,7 +18,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ConfigError
 from .runner import Runner
-from .webconfig import WebConfig
+from .webconfig import WebConfig, WebConfigSource
 
 log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
@@ -42,10 +42,11 @@ class ExporterServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: str, runner: Runner, web: WebConfig) -> None:
+    def __init__(self, address: str, runner: Runner, web: WebConfig | WebConfigSource) -> None:
         host, port = parse_listen_address(address)
         self.address_family = socket.AF_INET6 if ":" in host or host == "" else socket.AF_INET
-        self.runner, self.web = runner, web
+        self.runner = runner
+        self.web_source = web if isinstance(web, WebConfigSource) else WebConfigSource.fixed(web)
         try:
             try:
                 super().__init__((host or "::", port), Handler)
@@ -63,6 +64,11 @@ class ExporterServer(ThreadingHTTPServer):
         super().server_bind()
 
     @property
+    def web(self) -> WebConfig:
+        """The web config in force now (re-read when its files change)."""
+        return self.web_source.current()
+
+    @property
     def port(self) -> int:
         return int(self.server_address[1])
 
@@ -70,10 +76,11 @@ class ExporterServer(ThreadingHTTPServer):
         # Headers and body are separate writes: without this, Nagle's algorithm holds the
         # body back until the client's delayed ACK (~40 ms) arrives.
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.web.tls is not None:
+        tls = self.web.tls
+        if tls is not None:
             request.settimeout(HANDSHAKE_TIMEOUT)
             try:
-                request = self.web.tls.wrap_socket(request, server_side=True)
+                request = tls.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError) as exc:
                 log.debug("TLS handshake with %s failed: %s", client_address, exc)
                 return

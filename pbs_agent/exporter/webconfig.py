@@ -20,8 +20,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -31,6 +33,8 @@ import bcrypt
 import yaml
 
 from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
@@ -76,6 +80,7 @@ class WebConfig:
     tls: ssl.SSLContext | None = None
     users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()  # the certificate, key and CA files it was built from
     _ok: set[bytes] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -187,10 +192,13 @@ def parse_web_config(text: str, base: Path, what: str = "web config") -> WebConf
         raise ConfigError(f"{what}: unknown field(s) {sorted(unknown)}")
     tls = data.get("tls_server_config")
     headers = (data.get("http_server_config") or {}).get("headers") or {}
+    files = tuple(_resolve(base, tls[k], what) for k in ("cert_file", "key_file",
+                                                          "client_ca_file") if tls and k in tls)
     return WebConfig(
         tls=tls_context(tls, base, what) if tls else None,
         users=_users(data.get("basic_auth_users"), what),
         headers={str(k): str(v) for k, v in headers.items()},
+        files=files,
     )
 
 
@@ -203,3 +211,50 @@ def load_web_config(path: Path | None) -> WebConfig:
     except OSError as exc:
         raise ConfigError(f"web config {path}: {exc.strerror or exc}") from None
     return parse_web_config(text, path.parent, f"web config {path}")
+
+
+class WebConfigSource:
+    """The web config in force, re-read when its file or its certificate files change.
+
+    Like exporter-toolkit, a renewed certificate or a changed password takes effect without
+    a restart. Files are checked at most every *interval* seconds; a config that no longer
+    loads is logged and the previous one stays in force.
+    """
+
+    def __init__(self, path: Path | None, interval: float = 1.0) -> None:
+        self.path, self.interval = path, interval
+        self._config = load_web_config(path)
+        self._stamp = self._stamps()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def fixed(cls, config: WebConfig) -> WebConfigSource:
+        src = cls(None)
+        src._config = config
+        return src
+
+    def _stamps(self) -> tuple[tuple[str, int], ...]:
+        paths = ([self.path] if self.path else []) + list(self._config.files)
+        out = []
+        for p in paths:
+            try:
+                out.append((str(p), p.stat().st_mtime_ns))
+            except OSError:
+                out.append((str(p), -1))
+        return tuple(out)
+
+    def current(self) -> WebConfig:
+        if self.path is None or time.monotonic() - self._checked < self.interval:
+            return self._config
+        with self._lock:
+            self._checked = time.monotonic()
+            stamp = self._stamps()
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._config = load_web_config(self.path)
+                    log.info("web config %s reloaded", self.path)
+                except ConfigError as exc:
+                    log.error("web config not reloaded, the previous one stays: %s", exc)
+        return self._config

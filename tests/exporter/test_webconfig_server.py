@@ -207,3 +207,29 @@ def test_gzip_when_asked(server: ExporterServer, tls_files) -> None:
     assert resp.getheader("Content-Encoding") == "gzip"
     plain = get(server, "/metrics", tls_files[0])[2]
     assert gzip.decompress(body) == plain and len(body) < len(plain)
+
+
+def test_changed_web_config_is_reloaded(settings: Settings, tls_files, tmp_path: Path) -> None:
+    import os
+    import time
+
+    from pbs_agent.exporter.webconfig import WebConfigSource
+
+    cfg = tmp_path / "web.yml"
+    cfg.write_text(web_yaml(*tls_files))
+    source = WebConfigSource(cfg, interval=0.0)
+    srv = ExporterServer("127.0.0.1:0", Runner([], settings), source)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        assert get(srv, "/-/healthy", tls_files[0])[0] == 200
+        cfg.write_text(web_yaml(*tls_files).replace("prom:", "other:"))
+        later = time.time() + 5
+        os.utime(cfg, (later, later))
+        assert get(srv, "/-/healthy", tls_files[0])[0] == 401  # prom is gone
+        assert get(srv, "/-/healthy", tls_files[0], auth="other:s3cret")[0] == 200
+        cfg.write_text("tls_server_config: [broken\n")
+        os.utime(cfg, (later + 5, later + 5))
+        assert get(srv, "/-/healthy", tls_files[0], auth="other:s3cret")[0] == 200  # kept
+    finally:
+        srv.shutdown()
+        srv.server_close()
