@@ -47,11 +47,11 @@ class PveStorageConfig(FactBase[dict]):
 
 
 class PveSecretDigests(FactBase[dict]):
-    """sha256 of ``<id>.pw`` (trailing newline stripped) per storage id; the secret itself
-    never leaves the node.
+    """sha256 of ``<id>.pw`` and ``<id>.enc`` (trailing newlines stripped) per storage id; the
+    secrets themselves never leave the node.
 
     >>> host.get_fact(PveSecretDigests, storage_ids=["pbs-a"])
-    {"pbs-a": "9f86d08…"}
+    {"pbs-a": "9f86d08…", "pbs-a.enc": "1b4f0e9…"}
     """
 
     @staticmethod
@@ -60,9 +60,10 @@ class PveSecretDigests(FactBase[dict]):
 
     def command(self, storage_ids: list[str]) -> str:
         ids = " ".join(shlex.quote(i) for i in storage_ids) or "''"
-        return (f"for i in {ids}; do f={PRIV_DIR}/$i.pw; [ -r \"$f\" ] || continue; "
-                "printf '%s %s\\n' \"$i\" \"$(tr -d '\\n' < \"$f\" | sha256sum | cut -d' ' -f1)\"; "
-                "done")
+        return (f"for i in {ids}; do for s in pw enc; do f={PRIV_DIR}/$i.$s; "
+                "[ -r \"$f\" ] || continue; [ $s = pw ] && n=$i || n=$i.enc; "
+                "printf '%s %s\\n' \"$n\" \"$(tr -d '\\n' < \"$f\" | sha256sum | "
+                "cut -d' ' -f1)\"; done; done")
 
     def process(self, output: list[str]) -> dict:
         return dict(line.split(" ", 1) for line in output if " " in line)

@@ -21,8 +21,9 @@ from deploys.pve.facts import PveSecretDigests, PveStorageConfig
 from deploys.pve.operations import pbs_storage
 
 
-def encryption_key(cluster: str, storage_id: str, store_path: str) -> tuple[str, str]:
-    """(store key, key fingerprint) of the storage's key, generated once on the controller."""
+def encryption_key(cluster: str, storage_id: str, store_path: str) -> tuple[str, str, str]:
+    """(store key, key fingerprint, key-file digest) of the storage's key, generated once on
+    the controller."""
     store = secrets.SecretStore(Path(store_path))
     key = f"enckey:{cluster}:{storage_id}"
     text = store.get(key)
@@ -31,7 +32,7 @@ def encryption_key(cluster: str, storage_id: str, store_path: str) -> tuple[str,
         store.put(key, text)
         master = Path(store_path).parent / "keys" / f"{cluster}-{storage_id}.json"
         secrets.write_private_file(master, text + "\n")
-    return key, json.loads(text)["fingerprint"]
+    return key, json.loads(text)["fingerprint"], secretcmd.digest(text.replace("\n", ""))
 
 
 @deploy("PVE: PBS storages")
@@ -60,8 +61,11 @@ def pve_storages() -> None:
         keys = [token_key]
         fingerprint = None
         if storage.encryption:
-            enc_key, fingerprint = encryption_key(cluster, storage.storage_id, path)
+            enc_key, fingerprint, key_digest = encryption_key(cluster, storage.storage_id, path)
             keys.append(enc_key)
+            if current and digests.get(f"{storage.storage_id}.enc") == key_digest:
+                # PVE holds exactly our key file; storage.cfg may show it as "1"
+                fingerprint = current.get("encryption-key", fingerprint)
         pbs_storage(name=f"PBS storage {storage.storage_id} on {pbs}", storage=storage,
                     current=current, push_password=push, key_fingerprint=fingerprint,
                     store_path=path, store_keys=keys)

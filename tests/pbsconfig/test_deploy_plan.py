@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from cryptography.x509.oid import NameOID
 
-from deploys.pbs import context, desired
+from deploys.pbs import context, desired, keyfile
 from deploys.pve import commands as pve_commands
 
 from .fleet import (
@@ -207,3 +207,26 @@ def test_pvesm_command_lines() -> None:
                                   ) == ["pvesm", "set", "s1", "--fingerprint", "ab",
                                         "--delete", "encryption-key,namespace"]
     assert pve_commands.pvesm_remove("s1") == ["pvesm", "remove", "s1"]
+
+
+def test_encrypted_storage_shown_as_1_with_our_key_file_is_converged(tmp_path: Path) -> None:
+    """Some PVE versions write ``encryption-key 1``: the key file's digest decides."""
+    data = fleet_data(tmp_path, **{PVE1: {"pve_pbs_storages": [
+        {"pbs": PBS1, "datastore": "store1", "encryption": True}]}})
+    key_text = keyfile.dumps(keyfile.key_config(keyfile.generate_key())).strip()
+    store = tmp_path / "secrets.json"
+    store.write_text(json.dumps({f"token:{PBS1}:pve-clustera@pbs!pve": SECRET,
+                                 "enckey:clustera:pbs-fake-pbs1-store1": key_text}))
+    store.chmod(0o600)
+    cfg = ("pbs: pbs-fake-pbs1-store1\n\tserver 10.0.0.11\n\tdatastore store1\n"
+           "\tusername pve-clustera@pbs!pve\n\tnamespace clustera\n\tcontent backup\n"
+           f"\tfingerprint {FP1}\n\tencryption-key 1\n")
+    sha = hashlib.sha256
+    flat = key_text.replace("\n", "").encode()
+    digests = (f"pbs-fake-pbs1-store1 {sha(SECRET.encode()).hexdigest()}\n"
+               f"pbs-fake-pbs1-store1.enc {sha(flat).hexdigest()}")
+    pve = {"cat /etc/pve/storage.cfg": cfg, "priv/storage": digests}
+    run = run_fleet(data, {PBS1: responses(FP1), PBS2: responses(FP2), PVE1: pve},
+                    execute=True)
+    assert run.error is None, run.error
+    assert not [c for c in run.commands[PVE1] if "pvesm" in c]
