@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from .errors import FormatError
 
@@ -161,7 +160,6 @@ class TaskLog:
     sync_chunks: int | None = None
     sync_rate: float | None = None
     result: str | None = None  # last line "TASK ..." text after "TASK "
-    last_time: float | None = None  # epoch of the last timestamped line
     bad_lines: int = 0
 
 
@@ -176,6 +174,7 @@ _VERIFIED_RE = re.compile(
 _SYNC_RE = re.compile(
     r"^Summary: sync job pulled (.+?) in (\d+) chunks \(average rate: (.+?)/s\)$")
 _MIB = 1 << 20
+_STAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d): ")
 
 
 def namespace_of(relative_path: str) -> str:
@@ -188,15 +187,10 @@ def namespace_of(relative_path: str) -> str:
     return "/".join(names)
 
 
-def split_line(line: str) -> tuple[float | None, str]:
-    """Split ``<RFC3339 time>: message`` into (epoch, message); (None, line) if no time."""
-    head, sep, msg = line.partition(": ")
-    if sep and len(head) >= 20 and head[4:5] == "-" and head[10:11] == "T":
-        try:
-            return datetime.fromisoformat(head).timestamp(), msg
-        except ValueError:
-            pass
-    return None, line
+def message_of(line: str) -> str | None:
+    """The message of a ``<RFC3339 time>: message`` line; None if it has no timestamp."""
+    m = _STAMP_RE.match(line)
+    return line[m.end():] if m else None
 
 
 def parse_task_log(text: str) -> TaskLog:
@@ -204,12 +198,11 @@ def parse_task_log(text: str) -> TaskLog:
     log = TaskLog()
     current: UploadStat | None = None
     for raw in text.splitlines():
-        ts, msg = split_line(raw)
-        if ts is None:
+        msg = message_of(raw)
+        if msg is None:
             if raw.strip():
                 log.bad_lines += 1
             continue
-        log.last_time = ts
         try:
             current = _parse_message(log, msg, current)
         except (ValueError, FormatError):

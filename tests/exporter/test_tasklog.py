@@ -121,7 +121,7 @@ def test_gc_log_summary() -> None:
     assert log.gc_removed_bytes == round(12.345 * (1 << 30))
     assert log.gc_pending_bytes == 812 << 20
     assert log.gc_dedup_factor == 12.52
-    assert log.last_time is not None and log.bad_lines == 0
+    assert log.result == "OK" and log.bad_lines == 0
 
 
 def test_verify_log_summary_lines() -> None:
@@ -145,3 +145,15 @@ def test_malformed_lines_are_counted_not_fatal() -> None:
     assert log.bad_lines == 4
     assert log.result == "OK" and log.namespace == ""
     assert log.gc_removed_bytes is None and log.gc_dedup_factor is None
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("2024-06-05T10:00:00+02:00: TASK OK", "TASK OK"),
+    ("2024-06-05T08:00:00Z: Size: 5", "Size: 5"),
+    ("2024-06-05T10:00:00.123-05:00: x: y", "x: y"),
+    ("2024-06-05 10:00:00: no T", None), ("TASK OK", None), ("", None),
+])
+def test_message_of(line: str, message: str | None) -> None:
+    from pbs_agent.tasklog import message_of
+
+    assert message_of(line) == message
