@@ -50,6 +50,10 @@ def _settings_ok(settings: dict[str, Any]) -> str | None:
 KEYS = schema.register(__name__, {
     "agent_enabled": schema.Key(bool, default=True,
                                 doc="Install pbs-agent and run `pbs-agent serve`."),
+    "agent_source_dir": schema.Key(
+        (str, type(None)), default=None,
+        doc="Controller directory of the `pbs_agent` package to ship (e.g. a pinned release "
+            "checkout). Default: the `pbs_agent/` next to these deploys."),
     "agent_settings": schema.Key(
         dict, default={}, check=_settings_ok,
         doc="pbs-agent config-file keys (flag names without dashes, e.g. "
@@ -98,7 +102,8 @@ def agent_step() -> None:
     _node_exporter(schema.value(host, "node_exporter_args"))
     if not schema.value(host, "agent_enabled"):
         return
-    tarball, digest = build_tarball()
+    source = schema.value(host, "agent_source_dir")
+    tarball, digest = build_tarball(Path(source) if source else AGENT_SOURCE)
     agent_tree(name="pbs_agent package (shipped from the controller)", tarball=str(tarball),
                digest=digest, dest=LIB_DIR)
     files.put(name="/usr/bin/pbs-agent wrapper", dest="/usr/bin/pbs-agent", mode="755",
@@ -119,7 +124,7 @@ def agent_step() -> None:
                                              config=CONFIG,
                                              readonly_paths=sorted(stores.values())))
     systemd.daemon_reload(name="systemd daemon-reload for pbs-agent", _if=unit.did_change)
-    if serve_available():
+    if serve_available(Path(source) if source else AGENT_SOURCE):
         systemd.service(name="pbs-agent.service enabled and running", service="pbs-agent",
                         running=True, enabled=True)
         systemd.service(name="Restart pbs-agent after changes", service="pbs-agent",
