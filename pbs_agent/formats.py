@@ -126,8 +126,10 @@ def read_bytes(path: str | os.PathLike[str], limit: int = MAX_BLOB_SIZE + 4096) 
             raise FormatError(str(path), f"file too large ({size} bytes > {limit})")
         chunks: list[bytes] = []
         remaining = limit + 1
+        want = size + 1  # the first read allocates only what the file holds
         while remaining > 0:
-            block = os.read(fd, min(remaining, 1 << 22))
+            block = os.read(fd, min(remaining, want))
+            want = 1 << 16
             if not block:
                 break
             chunks.append(block)

@@ -130,48 +130,53 @@ def _load_index_cache(store: StateStore | None, group: Group) -> dict[tuple, Ind
 def compute_group(
     group: Group, store: StateStore | None, scan_start_ns: int, sig: str
 ) -> GroupRefs:
-    """Build a group's union and newest delta, reusing the state where keys match."""
+    """Build a group's union and newest delta, reusing the state where keys match.
+
+    Memory: the union plus two snapshots' sets (plus, with a state, the per-index sets that
+    are persisted)."""
     out = GroupRefs(sig, _record=record_name(group), _store=store)
     cache = _load_index_cache(store, group)
     entries: list[tuple[tuple, IndexResult]] = []
-    per_snap: list[np.ndarray] = []
-    snap_logical: list[int] = []
+    union, prev, cur = _EMPTY, _EMPTY, _EMPTY
     for snap in group.finished:
         arrays, logical = [], 0
         for ref in counted(snap):
-            ck = (snap.name, ref.name, ref.key.as_tuple())
-            res = cache.get(ck)
+            res = _index_result(snap, ref, cache, out, scan_start_ns)
             if res is None:
-                try:
-                    res = read_index_prefixes(ref)
-                except SourceError as exc:
-                    out.issues.append(ScanIssue.from_exc(exc))
-                    out.cacheable = False
-                    continue
-                out.indexes_read += 1
-            if ref.key.mtime_ns >= scan_start_ns - RECENT_NS:
-                out.cacheable = False
-            entries.append((ck, res))
+                continue
+            if store is not None:
+                entries.append(((snap.name, ref.name, ref.key.as_tuple()), res))
             if res.error is not None:
                 out.issues.append(ScanIssue(ref.path, res.error))
                 continue
             out.index_files += 1
             logical += res.logical
             arrays.append(res.prefixes)
-        per_snap.append(union_of(arrays))
-        snap_logical.append(logical)
-    out.logical_bytes = sum(snap_logical)
-    out.last_logical_bytes = snap_logical[-1] if snap_logical else 0
-    union = union_of(per_snap)
-    last_new = _EMPTY
-    if per_snap:
-        last_new = per_snap[-1]
-        if len(per_snap) > 1:
-            last_new = minus(last_new, per_snap[-2])
-    out._union, out._last_new = union, last_new
+        prev, cur = cur, union_of(arrays)
+        union = union_of([union, cur])
+        out.logical_bytes += logical
+        out.last_logical_bytes = logical
+    out._union, out._last_new = union, minus(cur, prev)
     if store is not None and out.cacheable:
         _save(store, group, out, entries)
     return out
+
+
+def _index_result(snap: Snapshot, ref: IndexRef, cache: dict, out: GroupRefs,
+                  scan_start_ns: int) -> IndexResult | None:
+    """One index's digest set: from the per-index cache or read now (None: unreadable)."""
+    res = cache.get((snap.name, ref.name, ref.key.as_tuple()))
+    if res is None:
+        try:
+            res = read_index_prefixes(ref)
+        except SourceError as exc:
+            out.issues.append(ScanIssue.from_exc(exc))
+            out.cacheable = False
+            return None
+        out.indexes_read += 1
+    if ref.key.mtime_ns >= scan_start_ns - RECENT_NS:
+        out.cacheable = False
+    return res
 
 
 def _save(store: StateStore, group: Group, out: GroupRefs, entries) -> None:
