@@ -7,6 +7,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import files
 
 from deploys import schema, zfsplan
 from deploys.operations.zfs import current_plan, zfs_datastore_datasets, zfs_pool
@@ -59,3 +60,7 @@ def zfs_step() -> None:
         if pool.get("datastores"):
             zfs_datastore_datasets(name=f"ZFS datasets on {pool['name']}", pool=pool["name"],
                                    stores=list(pool["datastores"]))
+        for store in pool.get("datastores", []):
+            files.directory(name=f"Datastore directory {zfsplan.DATASTORE_ROOT}/{store} "
+                                 "owned by backup", path=f"{zfsplan.DATASTORE_ROOT}/{store}",
+                            user="backup", group="backup")
