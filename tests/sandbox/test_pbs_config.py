@@ -42,6 +42,7 @@ def fleet(sandbox_hosts, tmp_path_factory):
                      ["pbs"]),
             "pbs2": (pbs2.inventory_entry({
                 **common, "pbs_datastores": {"offsite": {"prune": {"keep_daily": 14}}},
+                "pbs_tls_openssl_conf": True,
                 "pbs_sync_jobs": [{"remote": pbs1.name, "remote_store": "store1",
                                    "store": "offsite", "rate_in": "50MiB"}]}),
                      ["pbs_offsite"]),
@@ -172,3 +173,21 @@ def test_pve_link_entry_finds_the_hand_off_converged(fleet):
     assert result.changed_ops == 0, result.changed
     names = [op["name"] for op in result.report["results"]["operations"]]
     assert any("PBS storage" in name for name in names), names
+
+
+def test_openssl_conf_dropin_gives_the_proxy_a_tls13_minimum(fleet):
+    """pbs2 also has the OPENSSL_CONF lock: TLS 1.2 now fails with a protocol_version alert
+    (before any cipher choice), i.e. the systemd drop-in reached the proxy's OpenSSL."""
+    pbs2 = fleet["pbs2"]
+    env = pbs2.exec("systemctl show -p Environment proxmox-backup-proxy").stdout
+    assert "OPENSSL_CONF=/etc/proxmox-backup/pbs-fleet-openssl.cnf" in env
+    old = fleet["pve1"].exec(f"echo | openssl s_client -connect {pbs2.address}:8007 -tls1_2",
+                             check=False)
+    assert old.returncode != 0 and "protocol version" in old.stdout + old.stderr
+    new = fleet["pve1"].exec(f"echo | openssl s_client -connect {pbs2.address}:8007 -tls1_3",
+                             check=False)
+    assert new.returncode == 0
+    pbs1 = fleet["pbs1"].address  # pbs1 has only the cipher-list lock: a different alert
+    plain = fleet["pve1"].exec(f"echo | openssl s_client -connect {pbs1}:8007 -tls1_2",
+                               check=False)
+    assert "handshake failure" in plain.stdout + plain.stderr
