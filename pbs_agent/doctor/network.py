@@ -41,9 +41,13 @@ def listening(procfs: Path, port: int) -> list[str]:
     return found
 
 
-def _addresses(env: DoctorEnv) -> list[tuple[str, ipaddress.IPv4Address | ipaddress.IPv6Address]]:
-    """(label, address) of every configured source; names resolved with getaddrinfo."""
-    out = []
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _addresses(env: DoctorEnv) -> list[tuple[str, Address | None]]:
+    """(label, address) of every configured source; names resolved with getaddrinfo
+    (None: the name does not resolve)."""
+    out: list[tuple[str, Address | None]] = []
     for label in [h.host for h in env.pve_hosts] + env.sources:
         try:
             out.append((label, ipaddress.ip_address(label)))
