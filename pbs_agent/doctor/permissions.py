@@ -96,13 +96,13 @@ def store_problems(root: Path, ids: tuple[int, int]) -> tuple[list[Problem], int
 def _fix(root: Path, problems: list[Problem]) -> str:
     """One command line fixing every problem of a datastore."""
     chunks = root / ".chunks"
-    top = [p.fix() for p in problems if p.path.parent != chunks]
     subdirs = [p for p in problems if p.path.parent == chunks]
-    if len(subdirs) == 1:
-        top.append(subdirs[0].fix())
-    elif subdirs:
-        q = shlex.quote(str(chunks))
-        top.append(f"chown -R backup:backup {q} && find {q} -type d -exec chmod 0750 {{}} +")
+    if len(subdirs) < 2:
+        return " && ".join(p.fix() for p in problems)
+    # many chunk dirs: one recursive fix, which also covers .chunks itself
+    top = [p.fix() for p in problems if p.path not in (chunks, *(d.path for d in subdirs))]
+    q = shlex.quote(str(chunks))
+    top.append(f"chown -R backup:backup {q} && find {q} -type d -exec chmod 0750 {{}} +")
     return " && ".join(top)
 
 

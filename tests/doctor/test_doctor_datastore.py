@@ -136,3 +136,17 @@ def test_missing_chunks_unscannable_store_fails(host: Host) -> None:
     host.datastores["s"] = host.root / "absent"
     c = chunks.check(host.env())
     assert c.verdict == Verdict.FAIL and "cannot scan" in c.evidence
+
+
+@needs_root
+def test_permissions_fix_for_everything_wrong(host: Host) -> None:
+    """A tree copied as root: every entry is wrong; the one-line fix repairs all of it."""
+    root = _store(host.root / "ds")
+    for p in [root, root / ".lock", root / ".chunks", *(root / ".chunks").iterdir()]:
+        os.chown(p, 0, 0)
+    host.datastores["store1"] = root
+    c = permissions.check(host.env())
+    assert c.verdict == Verdict.FAIL and "(+7 more)" in c.evidence
+    assert c.fix.count("chown") == 3  # root, .lock, then one recursive fix for .chunks
+    subprocess.run(c.fix, shell=True, check=True)
+    assert permissions.check(host.env()).verdict == Verdict.OK
