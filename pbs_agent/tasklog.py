@@ -65,18 +65,14 @@ def systemd_unescape(text: str) -> str:
     >>> systemd_unescape(r"store1\x3avm-100\x2dx")
     'store1:vm/100-x'
     """
-    raw = bytearray()
-    i = 0
-    while i < len(text):
-        m = _ESCAPE_RE.match(text, i)
-        if m:
-            raw.append(int(m.group(1), 16))
-            i = m.end()
-            continue
-        ch = text[i]
-        raw.extend(b"/" if ch == "-" else ch.encode())
-        i += 1
-    return raw.decode("utf-8", errors="replace")
+    text = text.replace("-", "/")
+    if "\\x" not in text:
+        return text
+    unescaped = _ESCAPE_RE.sub(lambda m: chr(int(m[1], 16)), text)  # one char per byte
+    try:
+        return unescaped.encode("latin-1").decode("utf-8", errors="replace")
+    except UnicodeEncodeError:  # not produced by systemd escaping: leave it as it is
+        return unescaped
 
 
 def parse_upid(text: str) -> Upid:

@@ -110,8 +110,8 @@ class TasksCollector(Collector):
     def _read_log(ctx: CollectContext, tasks_dir: Path, line: ArchiveLine) -> TaskLog | None:
         path = tasks_dir / line.upid.log_subdir / line.upid.raw
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_TASK_LOG)
+            with open(path, "rb") as fh:  # size first: read(64 MiB) would allocate that much
+                data = fh.read(min(os.fstat(fh.fileno()).st_size, MAX_TASK_LOG))
         except OSError:
             return None  # removed by task-log-max-days, or unreadable: counted without details
         parsed = parse_task_log(data.decode("utf-8", errors="replace"))
