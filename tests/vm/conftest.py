@@ -28,6 +28,7 @@ from tests.vm.harness import (  # noqa: E402
     Shell,
     VmUnavailable,
     ensure_image,
+    remove_stale_runs,
     require_vm_tools,
 )
 from tests.vm.records import RECORDS, TIMINGS  # noqa: E402
@@ -54,6 +55,7 @@ def vm_image(vm_paths: Paths) -> Image:
 @pytest.fixture(scope="session")
 def vm(vm_image: Image, vm_paths: Paths) -> Iterator[Machine]:
     """The booted guest with the standard eight blank data disks."""
+    remove_stale_runs(vm_paths.state, vm_image)
     machine = Machine(vm_image, vm_paths.state / f"pytest-{time.strftime('%Y%m%dT%H%M%S')}",
                       disks=DISK_SERIALS)
     machine.prepare()

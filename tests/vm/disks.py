@@ -29,5 +29,5 @@ def prepare_used_disks(shell: Shell) -> None:
 
 
 def checksum(shell: Shell, serial: str) -> str:
-    """sha256 of the whole disk (1 GiB: a few seconds under TCG)."""
+    """sha256 of the whole disk (160 MiB: seconds under TCG)."""
     return shell.check(f"sha256sum {dev(serial)}", timeout=600).split()[0]

@@ -13,8 +13,9 @@ Example::
 
 from tests.vm.harness.config import Paths, VmError, VmUnavailable, require_vm_tools
 from tests.vm.harness.image import Image, ensure_image
-from tests.vm.harness.machine import DISK_SERIALS, Machine, disk_serials
+from tests.vm.harness.machine import DISK_SERIALS, Machine, disk_serials, remove_stale_runs
 from tests.vm.harness.ssh import Result, Shell
 
 __all__ = ["DISK_SERIALS", "Image", "Machine", "Paths", "Result", "Shell", "VmError",
-           "VmUnavailable", "disk_serials", "ensure_image", "require_vm_tools"]
+           "VmUnavailable", "disk_serials", "ensure_image", "remove_stale_runs",
+           "require_vm_tools"]
