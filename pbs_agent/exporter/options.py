@@ -34,6 +34,7 @@ class Option:
     default: Any
     convert: Callable[[Any], Any]
     help: str
+    metavar: str = "DIR"
 
 
 def _path(v: Any) -> Path:
@@ -71,29 +72,29 @@ SOURCE_OPTIONS = (
     Option("path.devfs", "devfs", _D.devfs, _path, "devfs mount point"),
     Option("state-dir", "state_dir", _D.state_dir, _path,
            "where the agent keeps its caches and counters"),
-    Option("pbs.api-url", "api_url", _D.api_url, str, "PBS API base URL (api collector)"),
+    Option("pbs.api-url", "api_url", _D.api_url, str, "PBS API base URL (api collector)", "URL"),
     Option("pbs.api-token-file", "api_token_file", None, _path,
-           "file holding 'USER@REALM!TOKEN:SECRET'; enables the api collector"),
+           "file holding 'USER@REALM!TOKEN:SECRET'; enables the api collector", "FILE"),
     Option("pbs.api-fingerprint", "api_fingerprint", None, str,
            "SHA-256 fingerprint of the API certificate (default: that of "
-           "<config-dir>/proxy.pem when readable, else CA verification)"),
+           "<config-dir>/proxy.pem when readable, else CA verification)", "SHA256"),
     Option("dedup.max-groups", "max_groups", _D.max_groups, _positive_int,
-           "groups per datastore exported individually (the rest: backup_id=__other__)"),
+           "groups per datastore exported individually (the rest: backup_id=__other__)", "N"),
     Option("thermal.inlet-band", "inlet_band", "15:25", _band,
-           "comfortable inlet temperature band LOW:HIGH in °C"),
+           "comfortable inlet temperature band LOW:HIGH in °C", "LOW:HIGH"),
 )
 WEB_OPTIONS = (
     Option("web.listen-address", "listen_address", DEFAULT_LISTEN_ADDRESS, str,
-           "address to listen on, [HOST]:PORT"),
+           "address to listen on", "[HOST]:PORT"),
     Option("web.config.file", "web_config_file", None, _path,
-           "exporter-toolkit web config (YAML): TLS and basic auth"),
+           "exporter-toolkit web config (YAML): TLS and basic auth", "FILE"),
 )
 
 
 def _add(parser: argparse.ArgumentParser, opts: tuple[Option, ...]) -> None:
     for o in opts:
         default = f" (default: {o.default})" if o.default is not None else ""
-        parser.add_argument(f"--{o.key}", dest=o.dest, default=None, metavar="VALUE",
+        parser.add_argument(f"--{o.key}", dest=o.dest, default=None, metavar=o.metavar,
                             help=o.help + default)
 
 
