@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, OperationError, operation
+from pyinfra.api import FunctionCommand, operation
 
 from deploys.pbs import commands, plan, secretcmd
 from deploys.pbs.desired import DATASTORE_MANAGED, Acl
@@ -23,31 +23,37 @@ from deploys.pbs.desired import DATASTORE_MANAGED, Acl
 
 @operation()
 def datastore(ds_name: str, path: str, options: Mapping[str, Any],
-              current: Mapping[str, Any] | None, chunk_store: bool, reuse_existing: bool,
-              pbs_major: int):
-    """Create (re-attaching an existing chunk store on PBS 4) or update one datastore."""
+              current: Mapping[str, Any] | None, reuse_chunk_store: bool):
+    """Create (re-attaching an existing chunk store with PBS 4's ``--reuse-datastore``) or
+    update one datastore. Refusals are decided before, in :func:`datastore_refusal`."""
     if current is None:
-        if chunk_store and not reuse_existing:
-            raise OperationError(f"{host.name}: {path} already holds a chunk store; set "
-                                 f"reuse_existing to re-attach it (data is never wiped)")
-        if chunk_store and pbs_major < 4:
-            raise OperationError(
-                f"{host.name}: {path} already holds a chunk store and PBS {pbs_major} has no "
-                "--reuse-datastore; re-attach it by hand (docs/pbs-config.md, 'Re-attaching "
-                "a datastore on PBS 3') and rerun")
         yield commands.checked(commands.datastore_create(ds_name, path, options,
-                                                         reuse_datastore=chunk_store),
+                                                         reuse_datastore=reuse_chunk_store),
                                f"datastore create {ds_name}")
         return
-    if current.get("path") != path:
-        raise OperationError(f"{host.name}: datastore {ds_name} is at {current.get('path')} on "
-                             f"PBS, inventory says {path}; move it by hand")
     sets, deletes = plan.diff_options(current, options, DATASTORE_MANAGED)
     if sets or deletes:
         yield commands.checked(commands.datastore_update(ds_name, sets, deletes),
                                f"datastore update {ds_name}")
     else:
         host.noop(f"datastore {ds_name} is up to date")
+
+
+def datastore_refusal(ds_name: str, path: str, current: Mapping[str, Any] | None,
+                      chunk_store: bool, reuse_existing: bool, pbs_major: int) -> str | None:
+    """Why this datastore must not be touched (one line), or None. Data is never wiped."""
+    if current is not None:
+        if current.get("path") != path:
+            return (f"datastore {ds_name} is at {current.get('path')} on PBS, the inventory "
+                    f"says {path}; move it by hand")
+        return None
+    if chunk_store and not reuse_existing:
+        return f"{path} already holds a chunk store; set reuse_existing to re-attach it"
+    if chunk_store and pbs_major < 4:
+        return (f"{path} already holds a chunk store and PBS {pbs_major} has no "
+                "--reuse-datastore; re-attach it by hand (docs/pbs-config.md, 'Datastores: "
+                "paths, ownership, re-attaching') and rerun")
+    return None
 
 
 @operation()

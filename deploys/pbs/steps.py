@@ -94,14 +94,18 @@ def _datastores(objs: PbsObjects, pbs_major: int) -> None:
     current = plan.by_id(host.get_fact(PbsList, kind="datastore"), "name")
     paths = host.get_fact(DatastorePaths, paths=[d.path for d in objs.datastores.values()])
     for ds in objs.datastores.values():
-        state = paths.get(ds.path, {})
+        chunk_store = bool(paths.get(ds.path, {}).get("chunks"))
+        refusal = operations.datastore_refusal(ds.name, ds.path, current.get(ds.name),
+                                               chunk_store, ds.reuse_existing, pbs_major)
+        if refusal:
+            raise DeployError(f"{host.name}: {refusal}")
+    for ds in objs.datastores.values():
         if ds.name not in current:
             files.directory(name=f"Datastore directory {ds.path} (backup:backup)", path=ds.path,
                             user="backup", group="backup", mode="755")
         operations.datastore(name=f"Datastore {ds.name}", ds_name=ds.name, path=ds.path,
                              options=ds.options, current=current.get(ds.name),
-                             chunk_store=bool(state.get("chunks")),
-                             reuse_existing=ds.reuse_existing, pbs_major=pbs_major)
+                             reuse_chunk_store=bool(paths.get(ds.path, {}).get("chunks")))
 
 
 def namespaces(objs: PbsObjects) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, OperationError, operation
+from pyinfra.api import FunctionCommand, operation
 
 from deploys.pbs import commands as pbs_commands
 from deploys.pbs import plan, secretcmd
@@ -20,6 +20,21 @@ from deploys.pve import commands
 MANAGED = ("username", "fingerprint", "namespace", "port", "content", "prune-backups",
            "encryption-key")
 FIXED = ("server", "datastore")
+
+
+def storage_refusal(storage: PveStorage, current: Mapping[str, Any] | None) -> str | None:
+    """Why an existing storage entry cannot be brought to the inventory (one line), or None."""
+    if current is None:
+        return None
+    sid = storage.storage_id
+    if current.get("type") != "pbs":
+        return f"storage {sid} exists with type {current.get('type')}, not pbs"
+    for key in FIXED:
+        if str(current.get(key)) != str(storage.options[key]):
+            return (f"storage {sid} has {key} {current.get(key)}, the inventory says "
+                    f"{storage.options[key]}; PVE cannot change a fixed option: remove the "
+                    "storage or give it a new id")
+    return None
 
 
 @operation()
@@ -37,14 +52,6 @@ def pbs_storage(storage: PveStorage, current: Mapping[str, Any] | None, push_pas
                               (commands.pvesm_add(sid, opts), store_path, list(store_keys),
                                f"pvesm add pbs {sid}", "PVE"), {})
         return
-    if current.get("type") != "pbs":
-        raise OperationError(f"{host.name}: storage {sid} exists with type "
-                             f"{current.get('type')}, not pbs")
-    for key in FIXED:
-        if str(current.get(key)) != str(storage.options[key]):
-            raise OperationError(f"{host.name}: storage {sid} has {key} {current.get(key)}, "
-                                 f"inventory says {storage.options[key]}; PVE cannot change a "
-                                 f"fixed option: remove the storage or give it a new id")
     wanted = {k: v for k, v in storage.options.items() if k not in FIXED}
     if key_fingerprint:
         wanted["encryption-key"] = key_fingerprint

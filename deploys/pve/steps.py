@@ -18,7 +18,7 @@ from pyinfra.api.exceptions import DeployError
 from deploys import secrets
 from deploys.pbs import context, desired, keyfile, secretcmd
 from deploys.pve.facts import PveSecretDigests, PveStorageConfig
-from deploys.pve.operations import pbs_storage
+from deploys.pve.operations import pbs_storage, storage_refusal
 
 
 def encryption_key(cluster: str, storage_id: str, store_path: str) -> tuple[str, str, str]:
@@ -48,6 +48,10 @@ def pve_storages() -> None:
     cfg = host.get_fact(PveStorageConfig)
     digests = host.get_fact(PveSecretDigests, storage_ids=[s.storage_id for s in wanted])
     cluster = desired.pve_cluster(context.view(host.name))
+    for storage in wanted:
+        refusal = storage_refusal(storage, cfg.get(storage.storage_id))
+        if refusal:
+            raise DeployError(f"{host.name}: {refusal}")
     for storage in wanted:
         pbs = storage.secret.pbs_host
         path = context.store_path(pbs)

@@ -93,6 +93,12 @@ def pbs_only() -> None:
         pbs_config(3)
 
 
+def pbs_only_any_version() -> None:
+    """Only the PBS step, with the version from ``pbs_version``."""
+    if "pve" not in host.groups:
+        pbs_config()
+
+
 def prepare_like_cli(state: State, func: Callable[[], None]) -> None:
     """Prepare *func* on every host with CLI semantics: operations are identified by their
     call-stack lines (API mode numbers them per host), so cross-host ordering is the real

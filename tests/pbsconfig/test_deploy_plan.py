@@ -13,6 +13,7 @@ import re
 import stat
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 from cryptography.x509.oid import NameOID
+from pyinfra.api.exceptions import DeployError
 
 from deploys.pbs import context, desired, keyfile
 from deploys.pve import commands as pve_commands
@@ -35,6 +37,7 @@ from .fleet import (
     SECRET,
     fleet_data,
     pbs_only,
+    pbs_only_any_version,
     responses,
     run_fleet,
 )
@@ -230,3 +233,39 @@ def test_encrypted_storage_shown_as_1_with_our_key_file_is_converged(tmp_path: P
                     execute=True)
     assert run.error is None, run.error
     assert not [c for c in run.commands[PVE1] if "pvesm" in c]
+
+
+@pytest.mark.parametrize(("version", "reuse", "message"), [
+    (3, True, "PBS 3 has no --reuse-datastore"),
+    (4, False, "set reuse_existing to re-attach it"),
+])
+def test_existing_chunk_store_is_refused_before_anything_runs(
+        tmp_path: Path, version: int, reuse: bool, message: str) -> None:
+    data = fleet_data(tmp_path, **{PBS1: {"pbs_version": version, "pbs_datastores": {
+        "store1": {"reuse_existing": reuse}}}})
+    paths = {"stat -c %U:%G": "backup:backup\tchunks\t/mnt/datastore/store1"}
+    run = run_fleet(data, {PBS1: {**paths, **responses(FP1)}, PBS2: responses(FP2),
+                           PVE1: {}}, execute=True, func=pbs_only_any_version)
+    assert isinstance(run.error, DeployError) and message in str(run.error)
+    assert not any("manager datastore create" in c for cmds in run.commands.values()
+                   for c in cmds)
+
+
+def test_pbs4_reattaches_an_existing_chunk_store(tmp_path: Path) -> None:
+    data = fleet_data(tmp_path, **{PBS1: {"pbs_version": 4}})
+    paths = {"stat -c %U:%G": "backup:backup\tchunks\t/mnt/datastore/store1"}
+    run = run_fleet(data, {PBS1: {**paths, **responses(FP1)}, PBS2: responses(FP2),
+                           PVE1: {}}, execute=True, func=pbs_only_any_version)
+    assert run.error is None, run.error
+    assert pbs_lines(run.commands[PBS1], "datastore create store1 /mnt/datastore/store1 "
+                                         "--gc-schedule daily --reuse-datastore true")
+
+
+def test_changed_fixed_pve_option_is_refused_with_one_line(tmp_path: Path) -> None:
+    data = fleet_data(tmp_path)
+    cfg = ("pbs: pbs-fake-pbs1-store1\n\tserver 10.9.9.9\n\tdatastore store1\n"
+           f"\tfingerprint {FP1}\n")
+    run = run_fleet(data, {PBS1: responses(FP1), PBS2: responses(FP2),
+                           PVE1: {"cat /etc/pve/storage.cfg": cfg}})
+    assert isinstance(run.error, DeployError)
+    assert "has server 10.9.9.9, the inventory says 10.0.0.11" in str(run.error)
