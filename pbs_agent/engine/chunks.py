@@ -127,7 +127,7 @@ def _list_one(cfd: int, num: int, names: list[str], sizes: list[int], bad: list[
     return mtime
 
 
-def list_batch(cfd: int, cpath: str, nums: list[int], scan_start_ns: int) -> Batch:
+def list_batch(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int) -> Batch:
     """List a run of directories and turn the names into sorted prefix arrays."""
     names: list[str] = []
     sizes: list[int] = []
@@ -201,18 +201,17 @@ def list_chunks(
         os.close(cfd)
 
 
-def _dir_numbers(cfd: int) -> list[int]:
+def _dir_numbers(cfd: int) -> np.ndarray:
     out = []
     with os.scandir(cfd) as it:
         for e in it:
             n = e.name
             if len(n) == 4 and set(n) <= _HEX and e.is_dir(follow_symlinks=False):
                 out.append(int(n, 16))
-    out.sort()
-    return out
+    return np.array(sorted(out), dtype=np.int64)  # 8 bytes per dir, not a Python int
 
 
-def _stat_mtimes(cfd: int, nums: list[int]) -> np.ndarray:
+def _stat_mtimes(cfd: int, nums: np.ndarray) -> np.ndarray:
     out = np.full(len(nums), -1, dtype=np.int64)
     for i, num in enumerate(nums):
         with contextlib.suppress(OSError):
@@ -220,7 +219,7 @@ def _stat_mtimes(cfd: int, nums: list[int]) -> np.ndarray:
     return out
 
 
-def _parallel(fn, items: list[int], workers: int) -> list:
+def _parallel(fn, items: np.ndarray, workers: int) -> list:
     parts = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
     if workers <= 1 or len(parts) <= 1:
         return [fn(p) for p in parts]
@@ -229,17 +228,17 @@ def _parallel(fn, items: list[int], workers: int) -> list:
 
 
 def _list_all(
-    cfd: int, cpath: str, nums: list[int], store: StateStore | None, scan_start_ns: int,
+    cfd: int, cpath: str, nums: np.ndarray, store: StateStore | None, scan_start_ns: int,
     workers: int, progress: bool, issues: list[ScanIssue],
 ) -> ChunkListing:
     dirs = _load_dirs(store)
     todo = nums
-    if dirs is not None and nums:
+    if dirs is not None and len(nums):
         now = np.concatenate(_parallel(lambda part: _stat_mtimes(cfd, part), nums, workers))
-        old = dirs.arrays["mtimes"][np.array(nums, dtype=np.int64)]
+        old = dirs.arrays["mtimes"][nums]
         same = (old == now) & (old >= 0)
-        todo = [int(n) for n in np.array(nums, dtype=np.int64)[~same]]
-        if not todo and _only_in(dirs, nums):
+        todo = nums[~same]
+        if not len(todo) and _only_in(dirs, nums):
             gen = dirs.meta["generation"]
             return ChunkListing(issues, 0, dirs.meta["fingerprint"], loader=lambda: (
                 _cached_arrays(store, gen) or _relist(cpath, nums, scan_start_ns)))
@@ -248,7 +247,7 @@ def _list_all(
         todo = nums
     bar = Progress("chunk dirs", total=len(todo), stream=True if progress else None)
 
-    def work(part: list[int]) -> Batch:
+    def work(part: np.ndarray) -> Batch:
         batch = list_batch(cfd, cpath, part, scan_start_ns)
         bar.advance(len(part))
         return batch
@@ -264,7 +263,7 @@ def _list_all(
     return listing
 
 
-def _relist(cpath: str, nums: list[int], scan_start_ns: int):
+def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int):
     """Fallback when the persisted arrays vanished: list everything again (runs after
     :func:`list_chunks` closed its directory fd, so it opens its own)."""
     cfd = os.open(cpath, DIR_FLAGS)
@@ -275,10 +274,10 @@ def _relist(cpath: str, nums: list[int], scan_start_ns: int):
     return _assemble(batches, None, np.zeros(0, np.int64), []).arrays()
 
 
-def _only_in(dirs: Record, nums: list[int]) -> bool:
+def _only_in(dirs: Record, nums: np.ndarray) -> bool:
     """True when no directory known to the state has disappeared."""
     known = dirs.arrays["mtimes"] >= 0
-    known[np.array(nums, dtype=np.int64)] = False
+    known[nums] = False
     return not known.any()
 
 
@@ -313,11 +312,10 @@ def _assemble(batches: list[Batch], cached: tuple | None, mtimes: np.ndarray,
     return ChunkListing(issues, listed, fp, (prefixes, sizes, bad))
 
 
-def _dir_mtimes(nums: list[int], batches: list[Batch], dirs: Record | None) -> np.ndarray:
+def _dir_mtimes(nums: np.ndarray, batches: list[Batch], dirs: Record | None) -> np.ndarray:
     mt = np.full(NDIRS, -1, dtype=np.int64)
-    if dirs is not None and nums:
-        idx = np.array(nums, dtype=np.int64)
-        mt[idx] = dirs.arrays["mtimes"][idx]
+    if dirs is not None and len(nums):
+        mt[nums] = dirs.arrays["mtimes"][nums]
     for b in batches:
         mt[b.nums] = b.mtimes
     return mt
