@@ -78,9 +78,14 @@ def remove(kind: str, object_id: str, exists: bool):
     if not exists:
         host.noop(f"{kind} {object_id} is already absent")
         return
-    argv = (commands.datastore_remove(object_id) if kind == "datastore"
-            else commands.remote_remove(object_id) if kind == "remote"
-            else commands.job_remove(kind, object_id))
+    if kind == "token":
+        argv = commands.token_delete(*object_id.split("!", 1))
+    elif kind == "datastore":
+        argv = commands.datastore_remove(object_id)
+    elif kind == "remote":
+        argv = commands.remote_remove(object_id)
+    else:
+        argv = commands.job_remove(kind, object_id)
     yield commands.checked(argv, f"{kind} remove {object_id}")
 
 

@@ -183,12 +183,14 @@ def _acme(value: dict | None) -> str | None:
 
 
 def _removals(value: dict) -> str | None:
-    kinds = ("datastore", "prune-job", "verify-job", "sync-job", "remote")
+    kinds = ("datastore", "prune-job", "verify-job", "sync-job", "remote", "token")
     for kind, ids in value.items():
         if kind not in kinds:
             return f"unknown kind {kind!r} (one of {', '.join(kinds)})"
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             return f"{kind}: expected a list of ids"
+        if kind == "token" and not all("!" in i for i in ids):
+            return "token: ids look like user@pbs!name"
     return None
 
 
@@ -247,8 +249,9 @@ KEYS = schema.register(__name__, {
             "secret replaces the stored one and is pushed to remotes and PVE storages."),
     "pbs_remove": schema.Key(
         dict, default={}, check=_removals,
-        doc="Objects to remove, by kind: {datastore|prune-job|verify-job|sync-job|remote: "
-            "[ids]}. Nothing is removed unless listed; datastore removal keeps the data."),
+        doc="Objects to remove, by kind: {datastore|prune-job|verify-job|sync-job|remote|"
+            "token: [ids]}. Nothing is removed unless listed; datastore removal keeps the "
+            "data; a token id is user@realm!name (its ACLs go with it)."),
     "pbs_version": schema.Key(
         (int, type(None)), default=None,
         doc="PBS major version (3 or 4). Default: from Debian (12 → 3, 13 → 4)."),

@@ -171,10 +171,18 @@ def _jobs(kind: str, wanted: dict[str, dict[str, Any]], managed: tuple[str, ...]
                        current=current.get(job_id), managed=managed)
 
 
+def _present(kind: str, ids: list[str]) -> set[str]:
+    """Which of *ids* of *kind* exist on PBS now."""
+    if kind == "token":
+        users = {i.split("!")[0] for i in ids}
+        return {t["tokenid"] for u in sorted(users) for t in host.get_fact(PbsTokens, userid=u)}
+    id_key = "name" if kind in ("datastore", "remote") else "id"
+    return {row[id_key] for row in host.get_fact(PbsList, kind=kind)}
+
+
 def _removals() -> None:
     for kind, ids in sorted(schema.value(host, "pbs_remove").items()):
-        id_key = "name" if kind in ("datastore", "remote") else "id"
-        present = {row[id_key] for row in host.get_fact(PbsList, kind=kind)}
+        present = _present(kind, ids)
         for object_id in ids:
             operations.remove(name=f"Remove {kind} {object_id} (asked in pbs_remove)",
                               kind=kind, object_id=object_id, exists=object_id in present)

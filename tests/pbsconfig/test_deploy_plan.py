@@ -269,3 +269,20 @@ def test_changed_fixed_pve_option_is_refused_with_one_line(tmp_path: Path) -> No
                            PVE1: {"cat /etc/pve/storage.cfg": cfg}})
     assert isinstance(run.error, DeployError)
     assert "has server 10.9.9.9, the inventory says 10.0.0.11" in str(run.error)
+
+
+def test_removal_only_of_listed_objects_that_exist(tmp_path: Path) -> None:
+    data = fleet_data(tmp_path, **{PBS1: {"pbs_remove": {
+        "sync-job": ["old-sync", "gone-sync"], "token": ["ops@pbs!ci"],
+        "datastore": ["legacy"]}}})
+    state = {"sync-job": [{"id": "old-sync", "store": "store1"}],
+             "datastore": [{"name": "legacy", "path": "/mnt/datastore/legacy"}],
+             "tokens": [{"tokenid": "ops@pbs!ci"}]}
+    run = run_fleet(data, {PBS1: responses(FP1, state), PBS2: responses(FP2), PVE1: {}},
+                    execute=True, func=pbs_only)
+    pbs1 = run.commands[PBS1]
+    assert pbs_lines(pbs1, "manager sync-job remove old-sync ")
+    assert not pbs_lines(pbs1, "gone-sync")
+    assert pbs_lines(pbs1, "manager user delete-token ops@pbs ci ")
+    [remove] = pbs_lines(pbs1, "manager datastore remove legacy ")
+    assert "destroy-data" not in remove
