@@ -35,6 +35,22 @@ def _port_ok(v: int) -> str | None:
     return None if 1 <= v <= 65535 else "must be a TCP port (1-65535)"
 
 
+def _extra_ok(rules: list[dict[str, Any]]) -> str | None:
+    for rule in rules:
+        if set(rule) != {"name", "protocol", "ports", "networks"}:
+            return "each extra rule needs exactly: name, protocol, ports, networks"
+        if rule["protocol"] not in ("tcp", "udp"):
+            return f"rule {rule['name']!r}: protocol must be tcp or udp"
+        if not rule["ports"] or not all(isinstance(p, int) and not _port_ok(p)
+                                        for p in rule["ports"]):
+            return f"rule {rule['name']!r}: ports must be a non-empty list of TCP/UDP ports"
+        problem = _networks_ok(rule["networks"]) if isinstance(rule["networks"], list) else \
+            "networks must be a list"
+        if problem:
+            return f"rule {rule['name']!r}: {problem}"
+    return None
+
+
 def _nets(doc: str, **kw: Any) -> schema.Key:
     return schema.Key(list, item=str, check=_networks_ok, doc=doc, **kw)
 
@@ -49,16 +65,22 @@ KEYS = schema.register(__name__, {
     "firewall_prometheus_networks": _nets(
         "Prometheus servers allowed to scrape node_exporter (9100) and the agent.", default=[]),
     "firewall_ssh_port": schema.Key(int, default=22, check=_port_ok, doc="The sshd port."),
+    "firewall_extra_rules": schema.Key(
+        list, default=[], item=dict, check=_extra_ok,
+        doc="More accept rules, each `{'name': str, 'protocol': 'tcp'|'udp', 'ports': [int], "
+            "'networks': [str]}` — e.g. PVE's 8006 and corosync (UDP 5405-5412) when "
+            "deploys/harden.py runs on PVE nodes."),
 })
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Accept TCP *ports* from *networks*."""
+    """Accept *protocol* (tcp/udp) *ports* from *networks*."""
 
     name: str
     ports: tuple[int, ...]
     networks: tuple[str, ...]
+    protocol: str = "tcp"
 
     def by_family(self) -> list[tuple[str, list[str]]]:
         """[("ip", v4 nets), ("ip6", v6 nets)] without empty families."""
@@ -78,18 +100,21 @@ def rules(data: dict[str, Any], agent_port: int) -> list[Rule]:
                                               + data["firewall_pve_networks"])),
            Rule("metrics", (NODE_EXPORTER_PORT, agent_port),
                 tuple(data["firewall_prometheus_networks"]))]
+    out += [Rule(r["name"], tuple(r["ports"]), tuple(r["networks"]), r["protocol"])
+            for r in data.get("firewall_extra_rules", [])]
     return [r for r in out if r.networks]
 
 
-def allows(ruleset: list[Rule], address: str, port: int) -> bool:
-    """Would a new TCP connection from *address* to *port* be accepted?"""
+def allows(ruleset: list[Rule], address: str, port: int, protocol: str = "tcp") -> bool:
+    """Would a new *protocol* connection from *address* to *port* be accepted?"""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
         return True
-    return any(port in r.ports and any(ip in ipaddress.ip_network(n, strict=False)
-                                       for n in r.networks) for r in ruleset)
+    return any(r.protocol == protocol and port in r.ports
+               and any(ip in ipaddress.ip_network(n, strict=False) for n in r.networks)
+               for r in ruleset)
 
 
 def render(ruleset: list[Rule]) -> tuple[str, str]:

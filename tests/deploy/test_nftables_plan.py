@@ -30,6 +30,19 @@ def test_rules_and_what_they_allow():
     assert nft.allows(rules, "::ffff:192.0.2.9", 22)
 
 
+def test_extra_rules_for_other_roles():
+    extra = [{"name": "corosync", "protocol": "udp", "ports": [5405, 5406],
+              "networks": ["10.10.0.0/24"]}]
+    rules = nft.rules({**DATA, "firewall_extra_rules": extra}, 9797)
+    assert nft.allows(rules, "10.10.0.5", 5405, "udp")
+    assert not nft.allows(rules, "10.10.0.5", 5405, "tcp")
+    content, _ = nft.render(rules)
+    assert 'ip saddr { 10.10.0.0/24 } udp dport { 5405, 5406 } accept comment "corosync"' \
+        in content
+    assert nft._extra_ok([{**extra[0], "protocol": "sctp"}]) == \
+        "rule 'corosync': protocol must be tcp or udp"
+
+
 def test_rendered_ruleset_content():
     content, comment = nft.render(nft.rules(DATA, agent_port=9797))
     assert comment.startswith("pbs-fleet sha256:") and f'comment "{comment}"' in content

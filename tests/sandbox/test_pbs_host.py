@@ -8,6 +8,8 @@ packages are skipped, hardware facts come from the override file (docs/deploy.md
 from __future__ import annotations
 
 import hashlib
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -25,14 +27,24 @@ def keyring_url():
 
 
 @pytest.fixture(scope="module")
-def converged(sandbox_host, keyring_url, tmp_path_factory):
+def frozen_agent(tmp_path_factory):
+    """A copy of pbs_agent/: edits in a shared checkout between two runs are not changes."""
+    target = tmp_path_factory.mktemp("agent") / "pbs_agent"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "pbs_agent", target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return str(target)
+
+
+@pytest.fixture(scope="module")
+def converged(sandbox_host, keyring_url, frozen_agent, tmp_path_factory):
     """The session host after two runs: (first result, second result, inventory)."""
     inventory = tmp_path_factory.mktemp("inv") / "sandbox_pbs.py"
     sandbox_host.install_fact_overrides(HEALTHY_OVERRIDES)
     sandbox_host.exec("systemd-run --unit pf-listen-8007 --property=Restart=always "
                       "python3 -m http.server 8007 --bind 0.0.0.0 --directory /srv "
                       "|| systemctl restart pf-listen-8007")
-    sandbox_host.write_inventory(inventory, pbs_host_data(keyring_url, agent_api_token=SECRET),
+    sandbox_host.write_inventory(inventory, pbs_host_data(keyring_url, agent_api_token=SECRET,
+                                                 agent_source_dir=frozen_agent),
                                  groups=["pbs"])
     first = run_pyinfra(inventory, DEPLOY, "-vv", "--diff")
     second = run_pyinfra(inventory, DEPLOY, "-vv", "--diff")
@@ -102,6 +114,11 @@ def test_no_secret_in_output_and_token_written(converged, sandbox_host):
     for result in (first, second):
         assert SECRET not in result.output
     assert sandbox_host.exec("cat /etc/pbs-agent/api-token").stdout.strip() == SECRET
+    # Nor in the host's logs or any leftover upload.
+    assert SECRET not in sandbox_host.exec("journalctl --no-pager -o cat").stdout
+    leftovers = sandbox_host.exec(f"grep -rl -- {SECRET} /tmp /var/tmp /root /var/log "
+                                  "2>/dev/null; true").stdout.split()
+    assert leftovers == []
 
 
 def test_unsettable_sysctls_are_reported_not_faked(converged, sandbox_host):

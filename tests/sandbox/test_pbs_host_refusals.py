@@ -76,3 +76,22 @@ def test_inventory_error_names_host_and_key(refusal_host, keyring_url, tmp_path)
     assert (f"{refusal_host.name}: unknown inventory key 'zfs_pool' (see docs/deploy.md)"
             in result.stderr)
     assert_untouched(refusal_host)
+
+
+def test_used_disk_is_refused_over_ssh_and_nothing_changes(refusal_host, keyring_url, tmp_path):
+    disk = "/dev/disk/by-id/ata-TEST_DISK_A"
+    clean = "/dev/disk/by-id/ata-TEST_DISK_B"
+    refusal_host.install_fact_overrides({**HEALTHY_OVERRIDES, "disks": {
+        disk: {"exists": True, "device": "/dev/sdx", "partitions": ["/dev/sdx1"],
+               "signatures": ["gpt"]},
+        clean: {"exists": True, "device": "/dev/sdy"}}})
+    pool = {"name": "tank", "layout": "mirror", "disks": [disk, clean], "datastores": ["store1"]}
+    data = pbs_host_data(keyring_url, zfs_pools=[pool])
+    inventory = refusal_host.write_inventory(tmp_path / "inv.py", data, groups=["pbs"])
+    result = run_pyinfra(inventory, DEPLOY)
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert len(lines) == 1 and (f"{refusal_host.name}: zfs pool tank refused: disk {disk} has "
+                                "partitions (/dev/sdx1) and has signatures (gpt); add it to "
+                                "zfs_wipe_allow" in lines[0]), result.stderr[-2000:]
+    assert_untouched(refusal_host)
