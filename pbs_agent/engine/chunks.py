@@ -293,11 +293,13 @@ def _assemble(batches: list[Batch], cached: tuple | None, mtimes: np.ndarray,
         parts_p.append(cp[keep])
         parts_s.append(cs[keep])
         parts_b.append(cb[~relisted[(cb >> _SHIFT).astype(np.int64)]])
+    volatile = any((b.mtimes < 0).any() for b in batches)
+    listed = sum(len(b.nums) for b in batches)
     parts_p += [b.prefixes for b in batches]
     parts_s += [b.sizes for b in batches]
     parts_b += [b.bad for b in batches]
     for b in batches:  # free the pieces while concatenating (peak memory)
-        b.prefixes = b.sizes = _EMPTY_U64
+        b.prefixes = b.sizes = b.nums = b.mtimes = _EMPTY_U64
     prefixes = np.concatenate(parts_p) if parts_p else _EMPTY_U64
     del parts_p
     sizes = np.concatenate(parts_s) if parts_s else _EMPTY_U32
@@ -306,9 +308,7 @@ def _assemble(batches: list[Batch], cached: tuple | None, mtimes: np.ndarray,
     if cached is not None and batches:
         order = np.argsort(prefixes, kind="stable")
         prefixes, sizes = prefixes[order], sizes[order]
-    fp = "volatile" if any((b.mtimes < 0).any() for b in batches) else \
-        hashlib.sha256(mtimes.tobytes()).hexdigest()
-    listed = sum(len(b.nums) for b in batches)
+    fp = "volatile" if volatile else hashlib.sha256(mtimes.tobytes()).hexdigest()
     return ChunkListing(issues, listed, fp, (prefixes, sizes, bad))
 
 
