@@ -66,6 +66,10 @@ KEYS = schema.register(__name__, {
         doc="Where the ZFS kernel module comes from: `dkms` (zfs-dkms + headers), "
             "`proxmox-kernel` (proxmox-default-kernel; reboot before pools can be built) or "
             "`present` (already there, e.g. a prebuilt image)."),
+    "apt_acquire_timeout": schema.Key(
+        int, default=30, check=lambda v: None if v >= 5 else "must be at least 5 seconds",
+        doc="Seconds apt waits on a silent mirror/proxy before retrying (3 retries); written "
+            "to /etc/apt/apt.conf.d/80pbs-fleet.conf."),
     "apt_extra_packages": schema.Key(list, default=[], item=str,
                                      doc="More Debian packages to install."),
     "test_only_skip_packages": schema.Key(
@@ -132,6 +136,9 @@ def apt_step(codename: str, pbs_major: int, kernel: str = "") -> None:
     url, sha512 = keyring_for(codename, data["apt_proxmox_keyring_url"],
                               data["apt_proxmox_keyring_sha512"])
     keyring_path = f"/etc/apt/keyrings/proxmox-release-{codename}.gpg"
+    files.put(name="Apt timeouts and retries", dest="/etc/apt/apt.conf.d/80pbs-fleet.conf",
+              mode="644", src=templates.render_io("apt/80pbs-fleet.conf.j2", retries=3,
+                                                  timeout=data["apt_acquire_timeout"]))
     changes = [pinned_keyring(name="Proxmox release keyring (pinned SHA-512)", url=url,
                               sha512=sha512, dest=keyring_path)]
     for filename, content in sources(codename, pbs_major, keyring_path, data).items():
