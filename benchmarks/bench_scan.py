@@ -134,16 +134,17 @@ def _write_group(root: str, gi: int, pool: list[bytes], n: int, base: int, chang
 
 
 SCAN = """
-import json, resource, sys, time, tracemalloc
+import json, os, resource, sys, time, tracemalloc
 from pbs_agent.engine import scan_datastore
 root, state, trace = sys.argv[1], sys.argv[2] or None, sys.argv[3] == "1"
 if trace:
     tracemalloc.start()
-t = time.perf_counter()
+t, c = time.perf_counter(), os.times()
 rep = scan_datastore(root, state_dir=state)
-secs = time.perf_counter() - t
+secs, c2 = time.perf_counter() - t, os.times()
+cpu = (c2.user - c.user) + (c2.system - c.system)
 peak = tracemalloc.get_traced_memory()[1] if trace else 0
-print(json.dumps({"seconds": secs, "peak": peak, "maxrss_kib":
+print(json.dumps({"seconds": secs, "cpu": cpu, "peak": peak, "maxrss_kib":
                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "datastore": rep.as_dict()["datastore"], "scan": rep.as_dict()["scan"],
                   "errors": len(rep.errors)}))
@@ -157,11 +158,14 @@ def scan(root: str, state: str | None, trace: bool = False) -> dict:
     return json.loads(out.stdout)
 
 
-def find_seconds(root: str) -> float:
-    t = time.perf_counter()
+def find_seconds(root: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of the baseline `find`."""
+    t, c = time.perf_counter(), os.times()
     subprocess.run(["find", ".chunks", "-type", "f", "-printf", "%s\\n"], cwd=root, check=True,
                    stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    c2 = os.times()
+    return time.perf_counter() - t, (c2.children_user - c.children_user) + (
+        c2.children_system - c.children_system)
 
 
 def add_backup(root: str) -> None:
@@ -227,9 +231,11 @@ def main() -> int:
 
 def run(root: str, repeat: int) -> dict:
     find_seconds(root)  # warm the dentry/inode cache for both contenders
-    finds, colds = [], []
+    finds, find_cpu, colds = [], [], []
     for _ in range(repeat):
-        finds.append(find_seconds(root))
+        wall, cpu = find_seconds(root)
+        finds.append(wall)
+        find_cpu.append(cpu)
         colds.append(scan(root, None))
     state = tempfile.mkdtemp(prefix="bench-state-")
     try:
@@ -255,6 +261,9 @@ def run(root: str, repeat: int) -> dict:
         "cold_runs": [round(c["seconds"], 3) for c in colds],
         "cold_vs_find": round(cold_s / find_s, 2),
         "cold_vs_find_best_of_runs": round(min(c["seconds"] for c in colds) / min(finds), 2),
+        "find_cpu_seconds": [round(x, 2) for x in find_cpu],
+        "cold_cpu_seconds": [round(c["cpu"], 2) for c in colds],
+        "rescan_cpu_seconds": [round(w["cpu"], 3) for w in warm],
         "first_scan_with_state_seconds": round(first["seconds"], 3),
         "rescan_unchanged_seconds": round(warm_s, 3),
         "rescan_vs_cold": round(warm_s / cold_s, 4),
