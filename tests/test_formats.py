@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 import zlib
 
@@ -132,3 +133,52 @@ def test_chunk_name_classification() -> None:
     assert f.classify_chunk_name(hx + ".0.bad") is f.ChunkFileKind.BAD
     assert f.classify_chunk_name(hx + ".tmp_Ab12Cd") is f.ChunkFileKind.OTHER
     assert f.classify_chunk_name(hx.upper()) is f.ChunkFileKind.OTHER
+
+
+@pytest.mark.parametrize("data", [
+    f.encode_fidx([], size=0), f.encode_didx([]),
+])
+def test_empty_indexes_have_no_prefixes(data: bytes) -> None:
+    pre = f.index_prefixes(data, "e")
+    assert len(pre.prefixes) == 0 and pre.logical_size == 0
+
+
+def test_prefix_reader_rejects_like_object_reader() -> None:
+    bad = [
+        (f.encode_didx([(100, bytes(32)), (50, bytes(32))]), "end offsets decrease (50 after 100)"),
+        (f.encode_fidx([bytes(32)], size=5000, chunk_size=4096), "needs 2"),
+        (f.encode_fidx([bytes(32)], size=10)[:100], "truncated fixed index header"),
+        (f.encode_didx([(1, bytes(32))]) + b"x", "not a multiple of 40"),
+        (b"short", "truncated index (5 bytes)"),
+        (b"X" * 5000, "wrong magic 5858585858585858"),
+    ]
+    for data, reason in bad:
+        with pytest.raises(FormatError, match=re.escape(reason)):
+            f.index_prefixes(data, "i")
+        with pytest.raises(FormatError, match=re.escape(reason)):
+            f.parse_index(data, "i")
+
+
+def test_fidx_chunk_size_zero() -> None:
+    data = f.encode_fidx([], size=0, chunk_size=0)
+    for fn in (f.parse_fidx, f.index_prefixes):
+        with pytest.raises(FormatError, match="chunk size 0"):
+            fn(data, "z")
+
+
+def test_read_bytes_limit_and_missing(tmp_path) -> None:
+    p = tmp_path / "big"
+    p.write_bytes(b"x" * 100)
+    assert f.read_bytes(p, limit=100) == b"x" * 100
+    with pytest.raises(FormatError, match="too large"):
+        f.read_bytes(p, limit=99)
+    from pbs_agent.errors import SourceError
+
+    with pytest.raises(SourceError, match="vanished"):
+        f.read_bytes(tmp_path / "absent")
+
+
+def test_digest_prefix_orders_like_chunk_dirs() -> None:
+    a, b = bytes.fromhex("0001" + "ff" * 30), bytes.fromhex("0100" + "00" * 30)
+    assert f.digest_prefix(a) < f.digest_prefix(b)
+    assert f.digest_prefix(b) >> 48 == 0x0100
