@@ -36,6 +36,10 @@ from tests.harness import Sandbox, run_pyinfra, write_inventory  # noqa: E402
 DEPLOY = "deploys/pbs_host.py"
 
 
+def note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def timed_run(inventory: Path, expect_changes: bool) -> tuple[float, int]:
     start = time.monotonic()
     result = run_pyinfra(inventory, DEPLOY)
@@ -44,6 +48,7 @@ def timed_run(inventory: Path, expect_changes: bool) -> tuple[float, int]:
         raise SystemExit(f"pyinfra failed (rc={result.returncode}):\n{result.stderr[-3000:]}")
     if not expect_changes and result.changed_ops:
         raise SystemExit(f"re-run changed {result.changed_ops} operations: {result.changed}")
+    note(f"  {inventory.stem}: {took:.1f} s, {result.changed_ops} operations changed")
     return took, result.changed_ops
 
 
@@ -52,6 +57,7 @@ def prepare(box: Sandbox, count: int, url: str, tmp: Path, name: str,
     start = time.monotonic()
     hosts = box.start_hosts(count)
     boot = time.monotonic() - start
+    note(f"{count} host(s) booted in {boot:.1f} s")
     for host in hosts:
         host.install_fact_overrides(HEALTHY_OVERRIDES)
     inventory = write_inventory(tmp / f"{name}.py",

@@ -95,3 +95,19 @@ def test_used_disk_is_refused_over_ssh_and_nothing_changes(refusal_host, keyring
                                 "partitions (/dev/sdx1) and has signatures (gpt); add it to "
                                 "zfs_wipe_allow" in lines[0]), result.stderr[-2000:]
     assert_untouched(refusal_host)
+
+
+def test_keyring_checksum_mismatch_stops_the_host(refusal_host, keyring_url, tmp_path):
+    refusal_host.install_fact_overrides(HEALTHY_OVERRIDES)
+    wrong = "ab" * 64
+    data = pbs_host_data(keyring_url, apt_proxmox_keyring_sha512=wrong)
+    inventory = refusal_host.write_inventory(tmp_path / "inv.py", data, groups=["pbs"])
+    result = run_pyinfra(inventory, DEPLOY)
+    assert result.returncode == 1
+    assert ("Apt | Proxmox release keyring (pinned SHA-512)", refusal_host.name) in result.errors
+    assert f"keyring checksum mismatch for {keyring_url}/" in result.stderr
+    assert f"expected sha512 {wrong}, got " in result.stderr
+    # Stopped there: no keyring, no sources, nothing after it.
+    assert_untouched(refusal_host)
+    leftovers = refusal_host.exec("ls /etc/apt/keyrings/ 2>/dev/null; true").stdout.split()
+    assert leftovers == []
