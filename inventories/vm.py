@@ -6,10 +6,17 @@ from ``connection.json`` in the VM's run directory (``$PBS_FLEET_VM_RUN``, defau
 VM's ``$PBS_FLEET_STATE/vm/manual``). ``$PBS_FLEET_VM_DATA`` may name a JSON file whose keys
 replace the data below (the tests use it for the safety scenarios).
 
+The Proxmox keyring cannot be fetched from enterprise.proxmox.com here: with
+``$PBS_FLEET_VM_KEYRING_URL`` set, the TEST-ONLY keyring of tests/deploy/fixtures is fetched
+from there instead (the guest reaches this machine's 127.0.0.1 as 10.0.2.2)::
+
     .venv/bin/python scripts/vm.py start
-    .venv/bin/pyinfra inventories/vm.py deploys/pbs_host.py
+    python3 -m http.server -b 127.0.0.1 8099 -d tests/deploy/fixtures &
+    PBS_FLEET_VM_KEYRING_URL=http://10.0.2.2:8099/proxmox-release-TEST-ONLY.gpg \
+        .venv/bin/pyinfra inventories/vm.py deploys/pbs_host.py
 """
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -49,6 +56,11 @@ _DATA = {
     "firewall_backup_networks": [_THIS_MACHINE],
     "firewall_prometheus_networks": [_THIS_MACHINE],
 }
+if os.environ.get("PBS_FLEET_VM_KEYRING_URL"):
+    _KEYRING = Path(__file__).resolve().parent.parent / "tests/deploy/fixtures"
+    _DATA["apt_proxmox_keyring_url"] = os.environ["PBS_FLEET_VM_KEYRING_URL"]
+    _DATA["apt_proxmox_keyring_sha512"] = hashlib.sha512(
+        (_KEYRING / "proxmox-release-TEST-ONLY.gpg").read_bytes()).hexdigest()
 if os.environ.get("PBS_FLEET_VM_DATA"):
     _DATA.update(json.loads(Path(os.environ["PBS_FLEET_VM_DATA"]).read_text()))
 

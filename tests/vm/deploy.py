@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from tests.deploy.sandbox_data import KEYRING, keyring_server
 from tests.harness.pyinfra_run import PyinfraResult, run_pyinfra
 from tests.vm.harness import Machine, Shell
 
@@ -15,11 +16,22 @@ REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventories/vm.py"
 DEPLOY = REPO / "deploys/pbs_host.py"
 SIMULATORS = REPO / "tests/simulators"
+GATEWAY = "10.0.2.2"
 
 
 def run_deploy(vm: Machine, data: dict[str, Any] | None = None) -> PyinfraResult:
-    """One real pyinfra run; *data* replaces keys of the inventory's host data."""
-    env = {"PBS_FLEET_VM_RUN": str(vm.directory)}
+    """One real pyinfra run; *data* replaces keys of the inventory's host data.
+
+    The Proxmox keyring comes from the TEST-ONLY fixture served on this machine's loopback,
+    which the guest reaches as QEMU's gateway 10.0.2.2 (enterprise.proxmox.com is unreachable).
+    """
+    with keyring_server(address="127.0.0.1") as url:
+        port = url.rsplit(":", 1)[1]
+        return _run(vm, data, f"http://{GATEWAY}:{port}/{KEYRING.name}")
+
+
+def _run(vm: Machine, data: dict[str, Any] | None, keyring_url: str) -> PyinfraResult:
+    env = {"PBS_FLEET_VM_RUN": str(vm.directory), "PBS_FLEET_VM_KEYRING_URL": keyring_url}
     if data is not None:
         override = vm.directory / "inventory-data.json"
         override.write_text(json.dumps(data))

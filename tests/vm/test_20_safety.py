@@ -8,6 +8,7 @@ labels at any time) and imported again for the imported-member case.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -50,14 +51,16 @@ def _assert_untouched(shell: Shell, before: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("serial, reason", [
-    (PARTED, "partition"), (EXT4, "ext4"), (POOLED[0], OTHER_POOL)])
+    (PARTED, "partition"), (EXT4, "ext4"),
+    # zpool puts a GPT on whole disks: the member shows partitions and a zfs_member label
+    (POOLED[0], r"partitions|zfs")])
 def test_used_disk_refused_and_unchanged(vm: Machine, guest: Shell, used_disks: dict[str, str],
                                          serial: str, reason: str) -> None:
     result = run_deploy(vm, _single(serial))
     assert result.returncode != 0
     refusal = [line for line in result.output.splitlines() if "refused" in line]
     assert refusal, result.output[-3000:]
-    assert dev(serial) in refusal[0] and reason in refusal[0], refusal[0]
+    assert dev(serial) in refusal[0] and re.search(reason, refusal[0]), refusal[0]
     assert not result.changed, f"operations ran before the refusal: {result.changed}"
     assert guest.run("zpool list -H victim").status != 0
     # Nothing else ran either: no step before ZFS left its file behind.
@@ -78,6 +81,8 @@ def test_member_of_imported_pool_refused_even_when_allow_listed(
         assert guest.check(f"zpool get -H -o value guid {OTHER_POOL}") == guid
     finally:
         guest.check(f"zpool export {OTHER_POOL}")
+    # Import and export rewrite the labels (txg, state): the new contents are the reference.
+    used_disks.update({serial: checksum(guest, serial) for serial in POOLED})
 
 
 def test_allow_list_wipes_only_what_it_names(vm: Machine, guest: Shell,
