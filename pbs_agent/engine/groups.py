@@ -45,15 +45,20 @@ class GroupRefs:
     _last_new: np.ndarray | None = None
     _record: str | None = None
     _store: StateStore | None = None
+    _group: Group | None = None
+    _t0: int = 0
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(union, last_new): sorted unique uint64 prefixes, loaded from the state if spilled."""
         if self._union is not None and self._last_new is not None:
             return self._union, self._last_new
         rec = self._store.load(self._record) if self._store and self._record else None
-        if rec is None or rec.meta.get("signature") != self.signature:
-            raise RuntimeError(f"state record {self._record} vanished during the scan")
-        return rec.arrays["union"], rec.arrays["last_new"]
+        if rec is not None and rec.meta.get("signature") == self.signature:
+            return rec.arrays["union"], rec.arrays["last_new"]
+        if self._group is None:
+            raise RuntimeError(f"state record {self._record} has no group to rebuild from")
+        # removed or replaced meanwhile (e.g. by a concurrent scan): compute it again
+        return compute_group(self._group, None, self._t0, self.signature).arrays()
 
     def spill(self) -> None:
         """Drop the arrays from memory once they are safely in the state."""
@@ -134,7 +139,8 @@ def compute_group(
 
     Memory: the union plus two snapshots' sets (plus, with a state, the per-index sets that
     are persisted)."""
-    out = GroupRefs(sig, _record=record_name(group), _store=store)
+    out = GroupRefs(sig, _record=record_name(group), _store=store, _group=group,
+                    _t0=scan_start_ns)
     cache = _load_index_cache(store, group)
     entries: list[tuple[tuple, IndexResult]] = []
     union, prev, cur = _EMPTY, _EMPTY, _EMPTY
@@ -199,8 +205,7 @@ class DeferredGroup(GroupRefs):
     without a state this keeps one group's digest sets in memory at a time."""
 
     def __init__(self, group: Group, sig: str, scan_start_ns: int) -> None:
-        super().__init__(sig, cacheable=False)
-        self._group, self._t0 = group, scan_start_ns
+        super().__init__(sig, cacheable=False, _group=group, _t0=scan_start_ns)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         done = compute_group(self._group, None, self._t0, self.signature)
@@ -210,7 +215,9 @@ class DeferredGroup(GroupRefs):
         return done.arrays()
 
 
-def cached_group(store: StateStore | None, group: Group, sig: str) -> GroupRefs | None:
+def cached_group(
+    store: StateStore | None, group: Group, sig: str, scan_start_ns: int
+) -> GroupRefs | None:
     """The persisted result of an unchanged group (arrays loaded lazily), or None."""
     rec = store.load(record_name(group)) if store else None
     if rec is None or rec.meta.get("signature") != sig:
@@ -219,7 +226,7 @@ def cached_group(store: StateStore | None, group: Group, sig: str) -> GroupRefs 
     return GroupRefs(
         sig, m["index_files"], m["logical_bytes"], m["last_logical_bytes"],
         [ScanIssue(i["path"], i["reason"]) for i in m["issues"]],
-        _record=record_name(group), _store=store,
+        _record=record_name(group), _store=store, _group=group, _t0=scan_start_ns,
     )
 
 

@@ -104,7 +104,7 @@ def _group_refs(walk: Walk, sigs: list[str], store, t0: int, stats: ScanStats) -
     bar = Progress("index files", total=len(walk.groups), unit=" groups",
                    stream=True if stats.progress else None)
     for g, sig in zip(walk.groups, sigs, strict=True):
-        r = cached_group(store, g, sig) or compute_group(g, store, t0, sig)
+        r = cached_group(store, g, sig, t0) or compute_group(g, store, t0, sig)
         r.spill()
         refs.append(r)
         bar.advance()
@@ -223,6 +223,6 @@ def referenced_digest_prefixes(path: str, state_dir: str | None = None) -> np.nd
     arrays = []
     for g in walk.groups:
         sig = signature(g)
-        r = cached_group(store, g, sig) or compute_group(g, store, t0, sig)
+        r = cached_group(store, g, sig, t0) or compute_group(g, store, t0, sig)
         arrays.append(r.arrays()[0])
     return union_of(arrays)

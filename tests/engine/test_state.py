@@ -247,3 +247,22 @@ def test_unchanged_dirs_but_lost_arrays_and_result(small_demo: str, tmp_path: Pa
     rep = _scan(small_demo, tmp_path / "st")
     assert rep.scan.chunk_dirs_listed == 0 and not rep.scan.result_cached
     assert normalized(rep.as_dict()) == clean
+
+
+def test_group_record_removed_by_a_concurrent_scan(small_demo: str, tmp_path: Path,
+                                                  monkeypatch) -> None:
+    """Spilled group sets that vanish before the attribution are computed again."""
+    from pbs_agent.engine import scan as scan_mod
+
+    real = scan_mod._compute
+
+    def remove_then_compute(walk, refs, listing, stats):
+        for r in refs:
+            if r._store is not None and r._record is not None:
+                r._store.remove(r._record)
+        return real(walk, refs, listing, stats)
+
+    monkeypatch.setattr(scan_mod, "_compute", remove_then_compute)
+    for _ in range(2):  # computed groups, then groups taken from the state
+        rep = _scan(small_demo, tmp_path / "st")
+        assert_matches_reference(rep.as_dict(), small_demo)
