@@ -252,9 +252,19 @@ def test_unchanged_dirs_but_lost_arrays_and_result(small_demo: str, tmp_path: Pa
 def test_group_record_removed_by_a_concurrent_scan(small_demo: str, tmp_path: Path,
                                                   monkeypatch) -> None:
     """Spilled group sets that vanish before the attribution are computed again."""
+    from pbs_agent.engine import groups as groups_mod
     from pbs_agent.engine import scan as scan_mod
 
-    real = scan_mod._compute
+    _age(small_demo)
+    real, real_compute = scan_mod._compute, groups_mod.compute_group
+    rebuilt: list[str] = []
+
+    def counting_compute(group, store, t0, sig):
+        if store is None:
+            rebuilt.append(group.backup_id)
+        return real_compute(group, store, t0, sig)
+
+    monkeypatch.setattr(groups_mod, "compute_group", counting_compute)
 
     def remove_then_compute(walk, refs, listing, stats):
         for r in refs:
@@ -263,6 +273,7 @@ def test_group_record_removed_by_a_concurrent_scan(small_demo: str, tmp_path: Pa
         return real(walk, refs, listing, stats)
 
     monkeypatch.setattr(scan_mod, "_compute", remove_then_compute)
-    for _ in range(2):  # computed groups, then groups taken from the state
+    for _ in range(2):
         rep = _scan(small_demo, tmp_path / "st")
         assert_matches_reference(rep.as_dict(), small_demo)
+    assert len(rebuilt) == 2 * len(rep.groups)
