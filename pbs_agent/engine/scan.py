@@ -37,6 +37,8 @@ def _check_root(path: str) -> str:
     root = os.path.abspath(path)
     try:
         st = os.stat(root)
+    except FileNotFoundError:
+        raise SourceError(root, "no such datastore directory") from None
     except OSError as exc:
         raise SourceError(root, os_reason(exc)) from None
     if not stat.S_ISDIR(st.st_mode):

@@ -123,7 +123,7 @@ def test_directory_without_chunk_store(tmp_path: Path) -> None:
 def test_unusable_path_raises_source_error(tmp_path: Path) -> None:
     from pbs_agent.errors import SourceError
 
-    with pytest.raises(SourceError, match="vanished"):
+    with pytest.raises(SourceError, match="no such datastore directory"):
         scan_datastore(str(tmp_path / "absent"))
     (tmp_path / "file").write_text("x")
     with pytest.raises(SourceError, match="not a directory"):
