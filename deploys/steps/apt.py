@@ -13,7 +13,7 @@ from pyinfra.operations import apt, files
 from pyinfra.operations.util import any_changed
 
 from deploys import schema, templates
-from deploys.operations.apt import pinned_keyring
+from deploys.operations.apt import apt_update, pinned_keyring
 from deploys.steps.agent import AGENT_PACKAGES
 
 ENTERPRISE_URI = "https://enterprise.proxmox.com/debian/pbs"
@@ -155,12 +155,13 @@ def apt_step(codename: str, pbs_major: int, kernel: str = "") -> None:
                                     mirror=data["apt_debian_mirror"],
                                     security_mirror=data["apt_debian_security_mirror"]),
             mode="644"))
-    apt.update(name="Apt update after source changes", _if=any_changed(*changes))
+    apt_update(name="Apt update after source changes", _if=any_changed(*changes))
     wanted = package_list(data, kernel)
     installed = host.get_fact(DebPackages) or {}
     missing = [p for p in wanted if p not in installed]
     if missing:
-        apt.update(name="Apt update before installing packages", cache_time=3600)
+        apt_update(name="Apt update before installing packages",
+                   _if=lambda: not any(op.did_change() for op in changes))
     apt.packages(name="Install PBS node packages", packages=wanted, no_recommends=True)
     for legacy in ("pbs-enterprise.list", "pbs-no-subscription.list"):
         files.file(name=f"Remove legacy {legacy} (replaced by .sources)",

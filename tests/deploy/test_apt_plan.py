@@ -10,7 +10,7 @@ from pyinfra.api.exceptions import DeployError
 
 from deploys import schema
 from deploys.node import pbs_node
-from deploys.operations.apt import fetch_command
+from deploys.operations.apt import fetch_command, update_command
 from deploys.steps import apt as apt_step
 from tests.deploy import fakehost
 from tests.deploy.sandbox_data import KEYRING, keyring_server
@@ -114,3 +114,29 @@ def test_keyring_checksum_must_be_sha512(sha):
     run = fakehost.run(pbs_node, fakehost.host_data(apt_proxmox_keyring_sha512=sha),
                        execute=True)
     assert run.error is not None and "is not a SHA-512 hex digest" in str(run.error)
+
+
+def test_apt_update_is_bounded_and_retried(tmp_path):
+    """A hanging apt-get is killed and retried; the second attempt succeeds."""
+    fake = tmp_path / "apt-get"
+    fake.write_text("#!/bin/sh\nn=$(cat \"$0.count\" 2>/dev/null || echo 0)\n"
+                    "echo $((n + 1)) > \"$0.count\"\n"
+                    "[ \"$n\" -ge 1 ] && exit 0\nexec sleep 30\n")
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    script = update_command(timeout=1).replace("sleep 3", "sleep 0")
+    proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "attempt 1 failed or timed out" in proc.stderr
+    assert (tmp_path / "apt-get.count").read_text().strip() == "2"
+
+
+def test_apt_update_gives_up_after_its_attempts(tmp_path):
+    fake = tmp_path / "apt-get"
+    fake.write_text("#!/bin/sh\nexit 100\n")
+    fake.chmod(0o755)
+    proc = subprocess.run(["sh", "-c", update_command(timeout=5).replace("sleep 3", "sleep 0")],
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 1 and proc.stderr.count("failed or timed out") == 3
