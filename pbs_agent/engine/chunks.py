@@ -2,9 +2,11 @@
 
 The listing is held as numpy arrays sorted by digest prefix (chunk directory order):
 ``prefixes`` (uint64, first 8 digest bytes big-endian) and ``sizes`` (uint32 on-disk bytes),
-12 bytes per chunk. Directories are listed in batches by a thread pool (the stat calls
-release the GIL); names become numbers once per batch, not per file. A directory whose mtime
-matches the persisted state is taken from the state instead of being listed.
+12 bytes per chunk. With two CPUs, a large listing is shared between this process and a
+forked child (:mod:`.fanout`: the per-file Python work is serialised by the GIL, so threads
+cannot share it); otherwise directories are listed in batches by a thread pool (the stat
+calls release the GIL). Names become numbers once per batch, not per file. A directory whose
+mtime matches the persisted state is taken from the state instead of being listed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..errors import ScanIssue, os_reason
 from ..formats import BAD_CHUNK_NAME_RE, CHUNK_NAME_RE
 from ..progress import Progress
 from ..state import Record, StateStore
+from .fanout import run_split, usable_cpus
 
 NDIRS = 1 << 16
 RECORD = "chunks"  # sorted arrays of the whole store
@@ -30,8 +33,11 @@ DIRS_RECORD = "chunk-dirs"  # per-directory mtimes: all a rescan needs when noth
 RECENT_NS = 2_000_000_000  # a dir changed < 2 s before the scan may change again unseen
 MAX_CHUNK_FILE = (1 << 32) - 1
 BATCH = 512
+SPLIT_BATCH = 256  # directories per part handed out to the two listing processes
+MIN_SPLIT_DIRS = 4096  # fewer directories: a second process costs more than it saves
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _HEX = frozenset("0123456789abcdef")
+_HEX_BYTES = b"0123456789abcdef"
 _EMPTY_U64 = np.zeros(0, np.uint64)
 _EMPTY_U32 = np.zeros(0, np.uint32)
 _SHIFT = np.uint64(48)
@@ -60,6 +66,8 @@ class ChunkListing:
         self.issues, self.dirs_listed = issues, dirs_listed
         self.fingerprint = fingerprint  # changes whenever a directory may have changed
         self._arrays, self._loader = arrays, loader
+        self.processes = 1  # processes that listed directories
+        self.child_peak_traced = 0  # traced peak of the child's own allocations, bytes
 
     def _get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._arrays is None:
@@ -150,6 +158,11 @@ def list_batch(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int) -> Ba
                  np.sort(_hex_prefixes(bad)), issues)
 
 
+def _all_hex(text: str) -> bool:
+    """Only lowercase hex digits (one C pass; ``set(text)`` costs ~10 ns per character)."""
+    return text.isascii() and not text.encode("ascii").translate(None, _HEX_BYTES)
+
+
 def _checked(names: list[str], sizes: list[int], dirs: np.ndarray, cpath: str,
              issues: list[ScanIssue]) -> tuple[np.ndarray, np.ndarray, set[int]]:
     """Prefixes and sizes of valid chunk names; wrong directory or size becomes an issue.
@@ -157,7 +170,7 @@ def _checked(names: list[str], sizes: list[int], dirs: np.ndarray, cpath: str,
     Also returns the directories that had such an issue."""
     odd: set[int] = set()
     joined = "".join(names)
-    if not (set(joined) <= _HEX):
+    if not _all_hex(joined):
         keep = [i for i, n in enumerate(names) if CHUNK_NAME_RE.match(n)]
         names, sizes, dirs = [names[i] for i in keep], [sizes[i] for i in keep], dirs[keep]
         joined = "".join(names)
@@ -179,9 +192,12 @@ def _checked(names: list[str], sizes: list[int], dirs: np.ndarray, cpath: str,
 
 def list_chunks(
     root: str, store: StateStore | None, scan_start_ns: int, *,
-    workers: int = 3, progress: bool = False,
+    workers: int = 3, progress: bool = False, processes: int | None = None,
 ) -> ChunkListing:
-    """List every chunk directory, reusing persisted listings of unchanged directories."""
+    """List every chunk directory, reusing persisted listings of unchanged directories.
+
+    *processes*: 2 shares the listing with a forked child, 1 keeps it in this process;
+    None (default) uses the child for large listings when two CPUs are usable."""
     cpath = os.path.join(root, ".chunks")
     issues: list[ScanIssue] = []
     try:
@@ -196,7 +212,8 @@ def list_chunks(
         issues.append(ScanIssue(cpath, os_reason(exc)))
         return _empty(issues)
     try:
-        return _list_all(cfd, cpath, nums, store, scan_start_ns, workers, progress, issues)
+        return _list_all(cfd, cpath, nums, store, scan_start_ns, (workers, processes),
+                         progress, issues)
     finally:
         os.close(cfd)
 
@@ -219,6 +236,40 @@ def _stat_mtimes(cfd: int, nums: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(slots=True)
+class _Listed:
+    batches: list[Batch]
+    processes: int = 1
+    child_peak_traced: int = 0
+
+
+def _list_dirs(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int,
+               how: tuple[int, int | None], bar: Progress | None = None) -> _Listed:
+    """List directories *nums* in batches: with a forked child when worth it, else threads."""
+    workers, processes = how
+    if processes is None:
+        processes = 2 if usable_cpus() >= 2 and len(nums) >= MIN_SPLIT_DIRS else 1
+
+    def work(part: np.ndarray) -> Batch:
+        return list_batch(cfd, cpath, part, scan_start_ns)
+
+    def tick(b: Batch) -> Batch:
+        if bar is not None:
+            bar.advance(len(b.nums))
+        return b
+
+    if processes >= 2 and len(nums):
+        parts = [nums[i : i + SPLIT_BATCH] for i in range(0, len(nums), SPLIT_BATCH)]
+        try:
+            split = run_split(work, parts, tick)
+        except OSError:  # no fork possible (limits, memory): list here
+            pass
+        else:
+            return _Listed(split.results, 1 if split.child_failed else 2,
+                           split.child_peak_traced)
+    return _Listed(_parallel(lambda part: tick(work(part)), nums, workers))
+
+
 def _parallel(fn, items: np.ndarray, workers: int) -> list:
     parts = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
     if workers <= 1 or len(parts) <= 1:
@@ -229,46 +280,42 @@ def _parallel(fn, items: np.ndarray, workers: int) -> list:
 
 def _list_all(
     cfd: int, cpath: str, nums: np.ndarray, store: StateStore | None, scan_start_ns: int,
-    workers: int, progress: bool, issues: list[ScanIssue],
+    how: tuple[int, int | None], progress: bool, issues: list[ScanIssue],
 ) -> ChunkListing:
     dirs = _load_dirs(store)
     todo = nums
     if dirs is not None and len(nums):
-        now = np.concatenate(_parallel(lambda part: _stat_mtimes(cfd, part), nums, workers))
+        now = np.concatenate(_parallel(lambda part: _stat_mtimes(cfd, part), nums, how[0]))
         old = dirs.arrays["mtimes"][nums]
         same = (old == now) & (old >= 0)
         todo = nums[~same]
         if not len(todo) and _only_in(dirs, nums):
             gen = dirs.meta["generation"]
             return ChunkListing(issues, 0, dirs.meta["fingerprint"], loader=lambda: (
-                _cached_arrays(store, gen) or _relist(cpath, nums, scan_start_ns)))
+                _cached_arrays(store, gen) or _relist(cpath, nums, scan_start_ns, how)))
     cached = _load_arrays(store, dirs) if dirs is not None else None
     if cached is None:
         todo = nums
     bar = Progress("chunk dirs", total=len(todo), stream=True if progress else None)
-
-    def work(part: np.ndarray) -> Batch:
-        batch = list_batch(cfd, cpath, part, scan_start_ns)
-        bar.advance(len(part))
-        return batch
-
-    batches = _parallel(work, todo, workers)
+    listed = _list_dirs(cfd, cpath, todo, scan_start_ns, how, bar)
     bar.close()
+    batches = listed.batches
     for b in batches:
         issues.extend(b.issues)
     mtimes = _dir_mtimes(nums, batches, dirs if cached is not None else None)
     listing = _assemble(batches, cached, mtimes, issues)
+    listing.processes, listing.child_peak_traced = listed.processes, listed.child_peak_traced
     if store is not None and (batches or cached is None):
         _save(store, listing, mtimes)
     return listing
 
 
-def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int):
+def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int, how: tuple[int, int | None]):
     """Fallback when the persisted arrays vanished: list everything again (runs after
     :func:`list_chunks` closed its directory fd, so it opens its own)."""
     cfd = os.open(cpath, DIR_FLAGS)
     try:
-        batches = _parallel(lambda part: list_batch(cfd, cpath, part, scan_start_ns), nums, 3)
+        batches = _list_dirs(cfd, cpath, nums, scan_start_ns, how).batches
     finally:
         os.close(cfd)
     return _assemble(batches, None, np.zeros(0, np.int64), []).arrays()

@@ -64,6 +64,8 @@ class ScanStats:
     chunk_dirs_listed: int = 0
     index_files_read: int = 0
     result_cached: bool = False
+    listing_processes: int = 1  # 2: a forked child shared the chunk listing
+    listing_child_peak_traced_bytes: int = 0  # its own allocations (tracemalloc only)
     state_dir: str | None = None
     progress: bool = field(default=False, repr=False)
 

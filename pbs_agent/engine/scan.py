@@ -71,6 +71,8 @@ def scan_datastore(
         refs = _group_refs(walk, sigs, store, t0, stats) if store and not hit else None
         listing = fut.result()
     stats.chunk_dirs_listed = listing.dirs_listed
+    stats.listing_processes = listing.processes
+    stats.listing_child_peak_traced_bytes = listing.child_peak_traced
     if hit and prev is not None and prev.meta.get("chunks") == listing.fingerprint:
         report = _from_result(walk, prev.meta)
         stats.result_cached = True
