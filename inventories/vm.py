@@ -1,7 +1,8 @@
 """Inventory of the real-kernel test VM (tests/vm, or ``scripts/vm.py start`` by hand).
 
-The VM is QEMU on this machine: SSH on a forwarded 127.0.0.1 port as user ``deploy`` with
-sudo, eight blank virtio disks named ``/dev/disk/by-id/virtio-pf*``. Connection details come
+The VM is QEMU on this machine: SSH on a forwarded 127.0.0.1 port as
+``$PBS_FLEET_VM_USER`` (``root``, the default, or ``deploy`` with sudo), eight blank virtio
+disks named ``/dev/disk/by-id/virtio-pf*``. Connection details come
 from ``connection.json`` in the VM's run directory (``$PBS_FLEET_VM_RUN``, default the manual
 VM's ``$PBS_FLEET_STATE/vm/manual``). ``$PBS_FLEET_VM_DATA`` may name a JSON file whose keys
 replace the data below (the tests use it for the safety scenarios).
@@ -28,14 +29,17 @@ _DISK = "/dev/disk/by-id/virtio-"
 # The guest sees connections forwarded from this machine as coming from QEMU's gateway.
 _THIS_MACHINE = "10.0.2.2/32"
 
+# root by key (PermitRootLogin prohibit-password), or ``deploy`` with passwordless sudo.
+_USER = os.environ.get("PBS_FLEET_VM_USER", "root")
+
 _DATA = {
     "ssh_hostname": _CONNECTION["ssh_hostname"],
     "ssh_port": _CONNECTION["ssh_port"],
-    "ssh_user": "deploy",
+    "ssh_user": _USER,
     "ssh_key": _CONNECTION["ssh_key"],
     "ssh_strict_host_key_checking": "no",
     "ssh_known_hosts_file": "/dev/null",
-    "_sudo": True,
+    "_sudo": _USER != "root",
     # 2 GiB of RAM is all a TCG guest gets: the one refusal this host earns, overridden.
     "preflight_override": ["ram"],
     # zfs.ko is prebuilt in the image for its kernel; the Proxmox repository is unreachable,

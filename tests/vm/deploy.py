@@ -19,19 +19,22 @@ SIMULATORS = REPO / "tests/simulators"
 GATEWAY = "10.0.2.2"
 
 
-def run_deploy(vm: Machine, data: dict[str, Any] | None = None) -> PyinfraResult:
-    """One real pyinfra run; *data* replaces keys of the inventory's host data.
+def run_deploy(vm: Machine, data: dict[str, Any] | None = None,
+               user: str = "root") -> PyinfraResult:
+    """One real pyinfra run as *user*; *data* replaces keys of the inventory's host data.
 
     The Proxmox keyring comes from the TEST-ONLY fixture served on this machine's loopback,
     which the guest reaches as QEMU's gateway 10.0.2.2 (enterprise.proxmox.com is unreachable).
     """
     with keyring_server(address="127.0.0.1") as url:
         port = url.rsplit(":", 1)[1]
-        return _run(vm, data, f"http://{GATEWAY}:{port}/{KEYRING.name}")
+        return _run(vm, data, f"http://{GATEWAY}:{port}/{KEYRING.name}", user)
 
 
-def _run(vm: Machine, data: dict[str, Any] | None, keyring_url: str) -> PyinfraResult:
-    env = {"PBS_FLEET_VM_RUN": str(vm.directory), "PBS_FLEET_VM_KEYRING_URL": keyring_url}
+def _run(vm: Machine, data: dict[str, Any] | None, keyring_url: str,
+         user: str) -> PyinfraResult:
+    env = {"PBS_FLEET_VM_RUN": str(vm.directory), "PBS_FLEET_VM_KEYRING_URL": keyring_url,
+           "PBS_FLEET_VM_USER": user}
     if data is not None:
         override = vm.directory / "inventory-data.json"
         override.write_text(json.dumps(data))
