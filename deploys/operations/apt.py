@@ -53,21 +53,26 @@ def pinned_keyring(url: str, sha512: str, dest: str):
     yield fetch_command(url, sha512, dest)
 
 
-def update_command(timeout: int, attempts: int = 3) -> str:
+#: Random 3-22 s: hosts that stalled together must not retry in the same second.
+JITTER = "$((3 + $(od -An -N1 -tu1 /dev/urandom) % 20))"
+
+
+def update_command(timeout: int, attempts: int = 3, pause: str = JITTER) -> str:
     """``apt-get update`` that can neither hang the deploy nor give up on the first stall.
 
     Each attempt is killed after *timeout* seconds (a proxy that drops a connection can leave
-    apt waiting forever); a failed attempt is retried after a short pause.
+    apt waiting forever); a failed attempt is retried after a random 3-22 s pause.
     """
     return (f"for i in $(seq {attempts}); do "
             f"timeout -k 10 {timeout} apt-get update -q && exit 0; "
-            "echo \"apt-get update attempt $i failed or timed out\" >&2; sleep 3; done; exit 1")
+            "echo \"apt-get update attempt $i failed or timed out\" >&2; "
+            f"sleep {pause}; done; exit 1")
 
 
 @operation(is_idempotent=False)
-def apt_update(timeout: int = 300):
+def apt_update(timeout: int = 120):
     """Refresh apt's lists (bounded time, retried). Use with ``_if=`` for idempotent deploys.
 
-    Example: ``apt_update(name="Apt update", timeout=300, _if=any_changed(sources))``
+    Example: ``apt_update(name="Apt update", timeout=120, _if=any_changed(sources))``
     """
     yield update_command(timeout)

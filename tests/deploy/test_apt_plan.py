@@ -124,7 +124,7 @@ def test_apt_update_is_bounded_and_retried(tmp_path):
                     "[ \"$n\" -ge 1 ] && exit 0\nexec sleep 30\n")
     fake.chmod(0o755)
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
-    script = update_command(timeout=1).replace("sleep 3", "sleep 0")
+    script = update_command(timeout=1, pause="0")
     proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -136,7 +136,8 @@ def test_apt_update_gives_up_after_its_attempts(tmp_path):
     fake = tmp_path / "apt-get"
     fake.write_text("#!/bin/sh\nexit 100\n")
     fake.chmod(0o755)
-    proc = subprocess.run(["sh", "-c", update_command(timeout=5).replace("sleep 3", "sleep 0")],
+    script = update_command(timeout=5, pause="0")
+    proc = subprocess.run(["sh", "-c", script],
                           env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 1 and proc.stderr.count("failed or timed out") == 3
