@@ -142,17 +142,25 @@ if trace:
 t, c = time.perf_counter(), os.times()
 rep = scan_datastore(root, state_dir=state)
 secs, c2 = time.perf_counter() - t, os.times()
-cpu = (c2.user - c.user) + (c2.system - c.system)
-peak = tracemalloc.get_traced_memory()[1] if trace else 0
-print(json.dumps({"seconds": secs, "cpu": cpu, "peak": peak, "maxrss_kib":
-                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+cpu = sum(c2[:4]) - sum(c[:4])  # user + system, of this process and its forked children
+scan = rep.as_dict()["scan"]
+child = scan.get("listing_child_peak_traced_bytes", 0)
+# a forked listing child lives only during the listing: the pair's peak is at most this
+# process's peak up to the child's exit plus the child's own peak
+both = scan.get("listing_parent_peak_traced_bytes", 0) + child
+peak = max(tracemalloc.get_traced_memory()[1], both) if trace else 0
+print(json.dumps({"seconds": secs, "cpu": cpu, "peak": peak, "child_peak": child,
+                  "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "child_maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
                   "datastore": rep.as_dict()["datastore"], "scan": rep.as_dict()["scan"],
                   "errors": len(rep.errors)}))
 """
 
 
-def scan(root: str, state: str | None, trace: bool = False) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
+def scan(root: str, state: str | None, trace: bool = False, code: str | None = None) -> dict:
+    """One scan in a fresh process; *code*: a directory holding another ``pbs_agent``."""
+    code = code or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    env = dict(os.environ, PYTHONPATH=code)
     out = subprocess.run([sys.executable, "-c", SCAN, root, state or "", "1" if trace else "0"],
                          capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout)
@@ -206,6 +214,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small smoke size")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--build-only", action="store_true", help="build the tree, measure nothing")
+    ap.add_argument("--baseline-code", metavar="DIR",
+                    help="also time cold scans with the pbs_agent in DIR (e.g. an older "
+                         "`git archive` of the repo), alternated with find and this code")
     args = ap.parse_args()
     if args.quick:
         args.groups, args.snapshots, args.base_chunks, args.change, args.garbage = (
@@ -224,19 +235,21 @@ def main() -> int:
         time.sleep(2.5)  # let every directory age past the 2 s mtime-granularity window
     if args.build_only:
         return 0
-    results = run(args.root, args.repeat)
+    results = run(args.root, args.repeat, args.baseline_code)
     print(json.dumps(results, indent=1))
     return 0
 
 
-def run(root: str, repeat: int) -> dict:
+def run(root: str, repeat: int, baseline_code: str | None = None) -> dict:
     find_seconds(root)  # warm the dentry/inode cache for both contenders
-    finds, find_cpu, colds = [], [], []
+    finds, find_cpu, colds, base = [], [], [], []
     for _ in range(repeat):
         wall, cpu = find_seconds(root)
         finds.append(wall)
         find_cpu.append(cpu)
         colds.append(scan(root, None))
+        if baseline_code:
+            base.append(scan(root, None, code=baseline_code))
     state = tempfile.mkdtemp(prefix="bench-state-")
     try:
         first = scan(root, state)
@@ -252,7 +265,7 @@ def run(root: str, repeat: int) -> dict:
     find_s = statistics.median(finds)
     cold_s = statistics.median(c["seconds"] for c in colds)
     warm_s = statistics.median(w["seconds"] for w in warm)
-    return {
+    return _baseline(base, find_s) | {
         "chunk_files": ds["chunks_on_disk"], "chunks_referenced": ds["chunks_referenced"],
         "snapshots": ds["snapshots"], "index_files": ds["index_files"],
         "errors": colds[0]["errors"],
@@ -263,6 +276,7 @@ def run(root: str, repeat: int) -> dict:
         "cold_vs_find_best_of_runs": round(min(c["seconds"] for c in colds) / min(finds), 2),
         "find_cpu_seconds": [round(x, 2) for x in find_cpu],
         "cold_cpu_seconds": [round(c["cpu"], 2) for c in colds],
+        "cold_listing_processes": [c["scan"].get("listing_processes", 1) for c in colds],
         "rescan_cpu_seconds": [round(w["cpu"], 3) for w in warm],
         "first_scan_with_state_seconds": round(first["seconds"], 3),
         "rescan_unchanged_seconds": round(warm_s, 3),
@@ -278,9 +292,21 @@ def run(root: str, repeat: int) -> dict:
         "peak_traced_bytes_with_state": mem_state["peak"],
         "peak_bytes_per_referenced_chunk_with_state": round(
             mem_state["peak"] / ds["chunks_referenced"], 1),
+        "peak_traced_bytes_listing_child": mem["child_peak"],
         "maxrss_mib_no_state": round(mem["maxrss_kib"] / 1024, 1),
-        "same_numbers": all(c["datastore"] == ds for c in colds + warm + [first]),
+        "maxrss_mib_listing_child": round(mem["child_maxrss_kib"] / 1024, 1),
+        "same_numbers": all(c["datastore"] == ds for c in colds + warm + [first] + base),
     }
+
+
+def _baseline(base: list[dict], find_s: float) -> dict:
+    """Cold scans of the --baseline-code, measured in the same loop."""
+    if not base:
+        return {}
+    med = statistics.median(b["seconds"] for b in base)
+    return {"baseline_cold_runs": [round(b["seconds"], 3) for b in base],
+            "baseline_cold_cpu_seconds": [round(b["cpu"], 2) for b in base],
+            "baseline_cold_vs_find": round(med / find_s, 2)}
 
 
 if __name__ == "__main__":

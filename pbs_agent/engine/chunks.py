@@ -33,7 +33,8 @@ DIRS_RECORD = "chunk-dirs"  # per-directory mtimes: all a rescan needs when noth
 RECENT_NS = 2_000_000_000  # a dir changed < 2 s before the scan may change again unseen
 MAX_CHUNK_FILE = (1 << 32) - 1
 BATCH = 512
-SPLIT_BATCH = 256  # directories per part handed out to the two listing processes
+SPLIT_BATCH = 128  # directories per part handed out to the two listing processes
+MTIME_PART = 4096  # directories per part when only their mtimes are needed
 MIN_SPLIT_DIRS = 4096  # fewer directories: a second process costs more than it saves
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _HEX = frozenset("0123456789abcdef")
@@ -42,6 +43,7 @@ _EMPTY_U64 = np.zeros(0, np.uint64)
 _EMPTY_U32 = np.zeros(0, np.uint32)
 _SHIFT = np.uint64(48)
 DIR_NAMES = [f"{i:04x}" for i in range(NDIRS)]
+ALL_DIRS = np.arange(NDIRS, dtype=np.int64)
 
 
 @dataclass(slots=True)
@@ -67,7 +69,7 @@ class ChunkListing:
         self.fingerprint = fingerprint  # changes whenever a directory may have changed
         self._arrays, self._loader = arrays, loader
         self.processes = 1  # processes that listed directories
-        self.child_peak_traced = 0  # traced peak of the child's own allocations, bytes
+        self.peaks = (0, 0)  # traced peaks (this process until the child exited, the child)
 
     def _get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._arrays is None:
@@ -205,15 +207,22 @@ def list_chunks(
     except OSError as exc:
         issues.append(ScanIssue(cpath, os_reason(exc)))
         return _empty(issues)
+    dirs = _load_dirs(store)
+    now = None
     try:
-        nums = _dir_numbers(cfd)
+        if dirs is not None:  # one stat per possible directory: existence, type and mtime
+            now = _all_mtimes(cfd, ALL_DIRS, processes)
+            nums = np.flatnonzero(now >= 0)
+            now = now[nums]
+        else:
+            nums = _dir_numbers(cfd)
     except OSError as exc:
         os.close(cfd)
         issues.append(ScanIssue(cpath, os_reason(exc)))
         return _empty(issues)
     try:
-        return _list_all(cfd, cpath, nums, store, scan_start_ns, (workers, processes),
-                         progress, issues)
+        return _list_all(cfd, cpath, nums, (dirs, now), store, scan_start_ns,
+                         (workers, processes), progress, issues)
     finally:
         os.close(cfd)
 
@@ -229,26 +238,52 @@ def _dir_numbers(cfd: int) -> np.ndarray:
 
 
 def _stat_mtimes(cfd: int, nums: np.ndarray) -> np.ndarray:
+    """mtimes of directories *nums* (-1: missing, not a directory or cannot stat); one
+    comprehension in the common case (the per-call cost is most of a rescan)."""
+    names = [DIR_NAMES[n] for n in nums.tolist()]
+    st = os.stat
+    try:
+        return np.array([_dir_mtime(st(n, dir_fd=cfd, follow_symlinks=False)) for n in names],
+                        dtype=np.int64)
+    except OSError:
+        pass
     out = np.full(len(nums), -1, dtype=np.int64)
-    for i, num in enumerate(nums):
+    for i, name in enumerate(names):
         with contextlib.suppress(OSError):
-            out[i] = os.stat(DIR_NAMES[num], dir_fd=cfd, follow_symlinks=False).st_mtime_ns
+            out[i] = _dir_mtime(st(name, dir_fd=cfd, follow_symlinks=False))
     return out
+
+
+def _dir_mtime(st: os.stat_result) -> int:
+    return st.st_mtime_ns if stat.S_ISDIR(st.st_mode) else -1
+
+
+def _all_mtimes(cfd: int, nums: np.ndarray, processes: int | None) -> np.ndarray:
+    """mtimes of all directories *nums*, with a forked child when worth it."""
+    parts = [nums[i : i + MTIME_PART] for i in range(0, len(nums), MTIME_PART)]
+    if _with_child(processes, len(nums)):
+        with contextlib.suppress(OSError):  # no fork possible: stat them here
+            return np.concatenate(run_split(lambda p: _stat_mtimes(cfd, p), parts).results)
+    return np.concatenate([_stat_mtimes(cfd, p) for p in parts])
+
+
+def _with_child(processes: int | None, ndirs: int) -> bool:
+    if processes is None:
+        return usable_cpus() >= 2 and ndirs >= MIN_SPLIT_DIRS
+    return processes >= 2 and ndirs > 0
 
 
 @dataclass(slots=True)
 class _Listed:
     batches: list[Batch]
     processes: int = 1
-    child_peak_traced: int = 0
+    peaks: tuple[int, int] = (0, 0)
 
 
 def _list_dirs(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int,
                how: tuple[int, int | None], bar: Progress | None = None) -> _Listed:
     """List directories *nums* in batches: with a forked child when worth it, else threads."""
     workers, processes = how
-    if processes is None:
-        processes = 2 if usable_cpus() >= 2 and len(nums) >= MIN_SPLIT_DIRS else 1
 
     def work(part: np.ndarray) -> Batch:
         return list_batch(cfd, cpath, part, scan_start_ns)
@@ -258,7 +293,7 @@ def _list_dirs(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int,
             bar.advance(len(b.nums))
         return b
 
-    if processes >= 2 and len(nums):
+    if _with_child(processes, len(nums)):
         parts = [nums[i : i + SPLIT_BATCH] for i in range(0, len(nums), SPLIT_BATCH)]
         try:
             split = run_split(work, parts, tick)
@@ -266,7 +301,7 @@ def _list_dirs(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int,
             pass
         else:
             return _Listed(split.results, 1 if split.child_failed else 2,
-                           split.child_peak_traced)
+                           (split.parent_peak_traced, split.child_peak_traced))
     return _Listed(_parallel(lambda part: tick(work(part)), nums, workers))
 
 
@@ -279,13 +314,14 @@ def _parallel(fn, items: np.ndarray, workers: int) -> list:
 
 
 def _list_all(
-    cfd: int, cpath: str, nums: np.ndarray, store: StateStore | None, scan_start_ns: int,
-    how: tuple[int, int | None], progress: bool, issues: list[ScanIssue],
+    cfd: int, cpath: str, nums: np.ndarray, known: tuple[Record | None, np.ndarray | None],
+    store: StateStore | None, scan_start_ns: int, how: tuple[int, int | None],
+    progress: bool, issues: list[ScanIssue],
 ) -> ChunkListing:
-    dirs = _load_dirs(store)
+    """*known*: the persisted directory record and the directories' mtimes now (rescan)."""
+    dirs, now = known
     todo = nums
-    if dirs is not None and len(nums):
-        now = np.concatenate(_parallel(lambda part: _stat_mtimes(cfd, part), nums, how[0]))
+    if dirs is not None and now is not None and len(nums):
         old = dirs.arrays["mtimes"][nums]
         same = (old == now) & (old >= 0)
         todo = nums[~same]
@@ -303,8 +339,8 @@ def _list_all(
     for b in batches:
         issues.extend(b.issues)
     mtimes = _dir_mtimes(nums, batches, dirs if cached is not None else None)
-    listing = _assemble(batches, cached, mtimes, issues)
-    listing.processes, listing.child_peak_traced = listed.processes, listed.child_peak_traced
+    listing = _assemble(batches, (cached, nums), mtimes, issues)
+    listing.processes, listing.peaks = listed.processes, listed.peaks
     if store is not None and (batches or cached is None):
         _save(store, listing, mtimes)
     return listing
@@ -318,7 +354,7 @@ def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int, how: tuple[int, in
         batches = _list_dirs(cfd, cpath, nums, scan_start_ns, how).batches
     finally:
         os.close(cfd)
-    return _assemble(batches, None, np.zeros(0, np.int64), []).arrays()
+    return _assemble(batches, (None, nums), np.zeros(0, np.int64), []).arrays()
 
 
 def _only_in(dirs: Record, nums: np.ndarray) -> bool:
@@ -328,11 +364,14 @@ def _only_in(dirs: Record, nums: np.ndarray) -> bool:
     return not known.any()
 
 
-def _assemble(batches: list[Batch], cached: tuple | None, mtimes: np.ndarray,
-              issues: list[ScanIssue]) -> ChunkListing:
+def _assemble(batches: list[Batch], reuse: tuple[tuple | None, np.ndarray],
+              mtimes: np.ndarray, issues: list[ScanIssue]) -> ChunkListing:
+    """*reuse*: the persisted arrays (or None) and the directories present now."""
     parts_p, parts_s, parts_b = [], [], []
+    cached, nums = reuse
     if cached is not None:
-        relisted = np.zeros(NDIRS, bool)
+        relisted = np.ones(NDIRS, bool)  # gone since: drop their cached entries
+        relisted[nums] = False
         for b in batches:
             relisted[b.nums] = True  # listed again: drop their cached entries
         cp, cs, cb = cached

@@ -14,12 +14,12 @@ its work (``threading._shutdown`` in the child), which would read as a failure.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Pipe  # imported now, not inside a traced scan
 from typing import Any
 
 TOKEN = 2  # bytes per part number in the hand-out pipe
@@ -34,6 +34,7 @@ class Split:
     by_child: int = 0  # parts the child delivered
     rerun: int = 0  # parts the child claimed but never delivered, run again here
     child_peak_traced: int = 0  # bytes, 0 unless tracemalloc traces
+    parent_peak_traced: int = 0  # this process's traced peak so far when the child had exited
     child_failed: bool = False
     _got: dict[int, Any] = field(default_factory=dict, repr=False)
 
@@ -110,7 +111,7 @@ def run_split(fn: Callable[[Any], Any], parts: Sequence[Any],
         os.write(tok_w, b"".join(i.to_bytes(TOKEN, "little") for i in range(len(parts))))
     finally:
         os.close(tok_w)
-    recv, send = multiprocessing.Pipe(duplex=False)
+    recv, send = Pipe(duplex=False)
     out = Split([])
     try:
         pid = _fork_child(fn, parts, tok_r, recv, send)
@@ -121,6 +122,8 @@ def run_split(fn: Callable[[Any], Any], parts: Sequence[Any],
         reader.join()
         _, status = os.waitpid(pid, 0)
         out.child_failed = out.child_failed or status != 0
+        if tracemalloc.is_tracing():
+            out.parent_peak_traced = tracemalloc.get_traced_memory()[1]
     finally:
         os.close(tok_r)
         recv.close()

@@ -65,7 +65,9 @@ class ScanStats:
     index_files_read: int = 0
     result_cached: bool = False
     listing_processes: int = 1  # 2: a forked child shared the chunk listing
-    listing_child_peak_traced_bytes: int = 0  # its own allocations (tracemalloc only)
+    # tracemalloc only: this process's peak so far when that child exited, the child's own
+    listing_parent_peak_traced_bytes: int = 0
+    listing_child_peak_traced_bytes: int = 0
     state_dir: str | None = None
     progress: bool = field(default=False, repr=False)
 

@@ -72,7 +72,8 @@ def scan_datastore(
         listing = fut.result()
     stats.chunk_dirs_listed = listing.dirs_listed
     stats.listing_processes = listing.processes
-    stats.listing_child_peak_traced_bytes = listing.child_peak_traced
+    stats.listing_parent_peak_traced_bytes, stats.listing_child_peak_traced_bytes = \
+        listing.peaks
     if hit and prev is not None and prev.meta.get("chunks") == listing.fingerprint:
         report = _from_result(walk, prev.meta)
         stats.result_cached = True

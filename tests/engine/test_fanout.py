@@ -62,6 +62,7 @@ def test_child_peak_is_reported_when_tracing() -> None:
     finally:
         tracemalloc.stop()
     assert split.results == [1 << 20] * 8
+    assert split.parent_peak_traced > 0
     if split.by_child:  # the child ran a part: its 1 MiB temporary is in its peak
         assert split.child_peak_traced >= 1 << 20
 
@@ -89,9 +90,11 @@ def test_listing_survives_a_killed_child(small_demo: str, monkeypatch) -> None:
     def dying(*args):
         if _in_child(parent):
             os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(0.01)  # leave the child time to claim a part
         return real(*args)
 
     expected = _listing(small_demo, 1)
+    monkeypatch.setattr(chunks, "SPLIT_BATCH", 1)
     monkeypatch.setattr(chunks, "list_batch", dying)
     got = _listing(small_demo, 2)
     assert got.processes == 1  # reported as done here
@@ -111,3 +114,28 @@ def test_scan_report_same_with_and_without_child(small_demo: str, monkeypatch) -
 
 def test_usable_cpus_is_positive() -> None:
     assert fanout.usable_cpus() >= 1
+
+
+def test_rescan_after_a_chunk_dir_vanished(small_demo: str, tmp_path) -> None:
+    """A whole chunk directory removed between scans: its chunks are gone from the report."""
+    state = str(tmp_path / "st")
+    scan_datastore(small_demo, state_dir=state)
+    cdir = os.path.join(small_demo, ".chunks")
+    victim = next(d for d in sorted(os.listdir(cdir)) if os.listdir(os.path.join(cdir, d)))
+    for name in os.listdir(os.path.join(cdir, victim)):
+        os.unlink(os.path.join(cdir, victim, name))
+    os.rmdir(os.path.join(cdir, victim))
+    rep = scan_datastore(small_demo, state_dir=state)
+    assert_matches_reference(rep.as_dict(), small_demo)
+    assert normalized(rep.as_dict()) == normalized(scan_datastore(small_demo).as_dict())
+
+
+def test_mtimes_with_child_equal_in_process(small_demo: str) -> None:
+    fd = os.open(os.path.join(small_demo, ".chunks"), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        one = chunks._all_mtimes(fd, chunks.ALL_DIRS, 1)
+        two = chunks._all_mtimes(fd, chunks.ALL_DIRS, 2)
+    finally:
+        os.close(fd)
+    assert np.array_equal(one, two) and (one >= 0).sum() == len(os.listdir(
+        os.path.join(small_demo, ".chunks")))
