@@ -112,13 +112,42 @@ def signature(group: Group) -> str:
     return h.hexdigest()
 
 
-def read_index_prefixes(ref: IndexRef) -> IndexResult:
-    """Read one index: sorted unique prefixes; FormatError is captured, SourceError raised."""
+def read_index_prefixes(ref: IndexRef, *, raw: bool = False) -> IndexResult:
+    """Read one index: sorted unique prefixes (*raw*: in index order, duplicates kept);
+    FormatError is captured, SourceError raised."""
     try:
         parsed = index_prefixes(read_bytes(ref.path, limit=MAX_INDEX_BYTES), ref.path)
     except FormatError as exc:
         return IndexResult(_EMPTY, 0, exc.reason)
-    return IndexResult(sorted_unique(parsed.prefixes), parsed.logical_size)
+    return IndexResult(parsed.prefixes if raw else sorted_unique(parsed.prefixes),
+                       parsed.logical_size)
+
+
+class ChangedSlots:
+    """Union of snapshots given in index order: only the slots that differ from the
+    previous snapshot are kept (a slot equal to the previous one is already in the union),
+    so a daily backup costs its changed chunks, not a sort of the whole disk. The kept
+    pieces are merged whenever they outgrow the merged part (bounded memory)."""
+
+    def __init__(self) -> None:
+        self.merged, self.pieces, self.pending = _EMPTY, [], 0
+
+    def add(self, prev: np.ndarray, cur: np.ndarray) -> None:
+        piece = cur[cur != prev] if len(prev) == len(cur) else cur
+        if len(piece):
+            self.pieces.append(piece)
+            self.pending += len(piece)
+        if self.pending > max(len(self.merged), 1 << 16):
+            self._merge()
+
+    def _merge(self) -> None:
+        if self.pieces:
+            self.merged = sorted_unique(np.concatenate([self.merged, *self.pieces]))
+        self.pieces, self.pending = [], 0
+
+    def union(self) -> np.ndarray:
+        self._merge()
+        return self.merged
 
 
 def _load_index_cache(store: StateStore | None, group: Group) -> dict[tuple, IndexResult]:
@@ -144,10 +173,11 @@ def compute_group(
     cache = _load_index_cache(store, group)
     entries: list[tuple[tuple, IndexResult]] = []
     union, prev, cur = _EMPTY, _EMPTY, _EMPTY
+    slots = ChangedSlots() if store is None else None  # no state: nothing to persist
     for snap in group.finished:
         arrays, logical = [], 0
         for ref in counted(snap):
-            res = _index_result(snap, ref, cache, out, scan_start_ns)
+            res = _index_result(snap, ref, cache, out, scan_start_ns, raw=slots is not None)
             if res is None:
                 continue
             if store is not None:
@@ -158,10 +188,16 @@ def compute_group(
             out.index_files += 1
             logical += res.logical
             arrays.append(res.prefixes)
-        prev, cur = cur, union_of(arrays)
-        union = union_of([union, cur])
+        if slots is not None:
+            prev, cur = cur, np.concatenate(arrays) if arrays else _EMPTY
+            slots.add(prev, cur)
+        else:
+            prev, cur = cur, union_of(arrays)
+            union = union_of([union, cur])
         out.logical_bytes += logical
         out.last_logical_bytes = logical
+    if slots is not None:
+        union, prev, cur = slots.union(), sorted_unique(prev), sorted_unique(cur)
     out._union, out._last_new = union, minus(cur, prev)
     if store is not None and out.cacheable:
         _save(store, group, out, entries)
@@ -169,12 +205,12 @@ def compute_group(
 
 
 def _index_result(snap: Snapshot, ref: IndexRef, cache: dict, out: GroupRefs,
-                  scan_start_ns: int) -> IndexResult | None:
+                  scan_start_ns: int, raw: bool = False) -> IndexResult | None:
     """One index's digest set: from the per-index cache or read now (None: unreadable)."""
     res = cache.get((snap.name, ref.name, ref.key.as_tuple()))
     if res is None:
         try:
-            res = read_index_prefixes(ref)
+            res = read_index_prefixes(ref, raw=raw)
         except SourceError as exc:
             out.issues.append(ScanIssue.from_exc(exc))
             out.cacheable = False
