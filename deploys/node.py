@@ -10,6 +10,7 @@ from deploys.steps.apt import apt_step
 from deploys.steps.config_backup import config_backup_step
 from deploys.steps.nftables import nftables_step
 from deploys.steps.preflight import preflight
+from deploys.steps.ssh import ssh_step
 from deploys.steps.sysctl import sysctl_step
 from deploys.steps.zfs import zfs_step
 
@@ -33,6 +34,7 @@ def pbs_node() -> None:
     zfs_step()
     sysctl_step(survey["mem_total_bytes"])
     nftables_step(listen_port(schema.value(host, "agent_settings")))
+    ssh_step()
     # >>> PBS configuration (issue 4: deploys/pbs/) — insert its one call on the next line. <<<
     __import__("deploys.pbs.steps").pbs.steps.pbs_config_step(survey["pbs_major"])
     agent_step()
@@ -40,8 +42,9 @@ def pbs_node() -> None:
 
 
 def harden() -> None:
-    """The hardening subset for any fleet host: sysctl and nftables (TLS/SSH: deploys/pbs)."""
+    """The hardening subset for any fleet host: sysctl, nftables, sshd (TLS: deploys/pbs)."""
     schema.validate(host)
     survey = preflight()
     sysctl_step(survey["mem_total_bytes"])
     nftables_step(listen_port(schema.value(host, "agent_settings")))
+    ssh_step()

@@ -131,3 +131,11 @@ def test_unsettable_sysctls_are_reported_not_faked(converged, sandbox_host):
 
 def test_host_kernel_settings_unchanged(converged, host_kernel_baseline):
     assert host_kernel_snapshot() == host_kernel_baseline
+
+
+def test_sshd_hardened_and_still_reachable_with_the_key(converged, sandbox_host):
+    effective = sandbox_host.exec("sshd -T").stdout
+    assert "passwordauthentication no" in effective
+    assert "permitrootlogin without-password" in effective  # sshd -T's name for prohibit-password
+    assert "x11forwarding no" in effective
+    assert sandbox_host.ssh("true").returncode == 0
