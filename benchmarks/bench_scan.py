@@ -7,7 +7,14 @@ the same tree, each scan in a fresh process:
 
 * ``find .chunks -type f -printf '%s\\n'`` (the baseline) vs a cold scan (no state);
 * a rescan with nothing changed (persisted state) and after one new backup;
-* peak memory of the cold scan (tracemalloc: Python + numpy buffers) per referenced chunk.
+* peak memory of the cold scan (tracemalloc: Python + numpy buffers) per referenced chunk;
+  when a forked child shared the chunk listing, the pair's peak is bounded by this
+  process's peak until the child exited plus the child's own peak (both reported by the
+  scan), and the larger of that and the whole scan's peak is used;
+* CPU seconds (user + system, the forked child included) next to every wall time.
+
+Compare with older code in the same loop (same load): ``git archive <rev> pbs_agent | tar -x
+-C /tmp/before`` and ``--baseline-code /tmp/before``.
 
 Full size (about 10 minutes to build on a slow disk, 80 MB of state, ~330 MB of indexes):
     .venv/bin/python benchmarks/bench_scan.py --root /work/benchdata/ds
@@ -274,6 +281,11 @@ def run(root: str, repeat: int, baseline_code: str | None = None) -> dict:
         "cold_runs": [round(c["seconds"], 3) for c in colds],
         "cold_vs_find": round(cold_s / find_s, 2),
         "cold_vs_find_best_of_runs": round(min(c["seconds"] for c in colds) / min(finds), 2),
+        # each cold scan against the find run just before it (same load), then the median
+        "cold_vs_find_paired_median": round(statistics.median(
+            c["seconds"] / f for c, f in zip(colds, finds, strict=True)), 2),
+        "cold_vs_find_cpu": round(statistics.median(c["cpu"] for c in colds)
+                                  / statistics.median(find_cpu), 2),
         "find_cpu_seconds": [round(x, 2) for x in find_cpu],
         "cold_cpu_seconds": [round(c["cpu"], 2) for c in colds],
         "cold_listing_processes": [c["scan"].get("listing_processes", 1) for c in colds],
@@ -306,7 +318,8 @@ def _baseline(base: list[dict], find_s: float) -> dict:
     med = statistics.median(b["seconds"] for b in base)
     return {"baseline_cold_runs": [round(b["seconds"], 3) for b in base],
             "baseline_cold_cpu_seconds": [round(b["cpu"], 2) for b in base],
-            "baseline_cold_vs_find": round(med / find_s, 2)}
+            "baseline_cold_vs_find": round(med / find_s, 2),
+            "baseline_cold_cpu_median": round(statistics.median(b["cpu"] for b in base), 2)}
 
 
 if __name__ == "__main__":

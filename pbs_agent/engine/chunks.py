@@ -302,6 +302,8 @@ def _list_dirs(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int,
         else:
             return _Listed(split.results, 1 if split.child_failed else 2,
                            (split.parent_peak_traced, split.child_peak_traced))
+    if usable_cpus() < 2:  # threads would only add GIL hand-offs on one CPU
+        workers = 1
     return _Listed(_parallel(lambda part: tick(work(part)), nums, workers))
 
 

@@ -14,8 +14,11 @@ its work (``threading._shutdown`` in the child), which would read as a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +27,8 @@ from typing import Any
 
 TOKEN = 2  # bytes per part number in the hand-out pipe
 MAX_PARTS = min(1 << (8 * TOKEN), 16384)  # 2 bytes each: the pipe holds them all (64 KiB)
+STALL_S = 60.0  # a child silent this long (and STALL_FACTOR x our slowest part) is stopped
+STALL_FACTOR = 20
 
 
 @dataclass(slots=True)
@@ -35,6 +40,8 @@ class Split:
     rerun: int = 0  # parts the child claimed but never delivered, run again here
     child_peak_traced: int = 0  # bytes, 0 unless tracemalloc traces
     parent_peak_traced: int = 0  # this process's traced peak so far when the child had exited
+    child_stopped: bool = False  # killed after staying silent too long (e.g. a hung child)
+    _last: float = 0.0  # when the child last delivered (monotonic)
     child_failed: bool = False
     _got: dict[int, Any] = field(default_factory=dict, repr=False)
 
@@ -91,6 +98,7 @@ def _receive(conn, out: Split, on_result: Callable[[Any], None]) -> None:
                 out.child_peak_traced = rest[0]
                 return
             out._got[rest[0]] = rest[1]
+            out._last = time.monotonic()
             on_result(rest[1])
     except (EOFError, OSError):  # died, possibly mid-message
         out.child_failed = True
@@ -118,8 +126,8 @@ def run_split(fn: Callable[[Any], Any], parts: Sequence[Any],
         send.close()
         reader = threading.Thread(target=_receive, args=(recv, out, on_result), daemon=True)
         reader.start()
-        mine = _run_mine(fn, parts, tok_r, on_result)
-        reader.join()
+        mine, slowest = _run_mine(fn, parts, tok_r, on_result)
+        _await(reader, pid, out, max(STALL_S, STALL_FACTOR * slowest))
         _, status = os.waitpid(pid, 0)
         out.child_failed = out.child_failed or status != 0
         if tracemalloc.is_tracing():
@@ -131,12 +139,32 @@ def run_split(fn: Callable[[Any], Any], parts: Sequence[Any],
     return _merge(fn, parts, mine, out, on_result)
 
 
-def _run_mine(fn, parts, tokens: int, on_result) -> dict[int, Any]:
+def _run_mine(fn, parts, tokens: int, on_result) -> tuple[dict[int, Any], float]:
+    """Our share of the parts, and the longest one took (seconds)."""
     mine: dict[int, Any] = {}
+    slowest = 0.0
     while (i := _claim(tokens)) is not None:
+        t = time.monotonic()
         mine[i] = fn(parts[i])
+        slowest = max(slowest, time.monotonic() - t)
         on_result(mine[i])
-    return mine
+    return mine, slowest
+
+
+def _await(reader: threading.Thread, pid: int, out: Split, stall: float) -> None:
+    """Wait for the child's results; a child silent for *stall* seconds is killed (its
+    undelivered parts are then run here), so a hung child never hangs the scan."""
+    since = time.monotonic()
+    while True:
+        reader.join(min(1.0, stall))
+        if not reader.is_alive():
+            return
+        if time.monotonic() - max(since, out._last) > stall:
+            out.child_stopped = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            reader.join()
+            return
 
 
 def _merge(fn, parts, mine: dict[int, Any], out: Split, on_result) -> Split:

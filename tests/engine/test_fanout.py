@@ -139,3 +139,20 @@ def test_mtimes_with_child_equal_in_process(small_demo: str) -> None:
         os.close(fd)
     assert np.array_equal(one, two) and (one >= 0).sum() == len(os.listdir(
         os.path.join(small_demo, ".chunks")))
+
+
+def test_hung_child_is_stopped(monkeypatch) -> None:
+    monkeypatch.setattr(fanout, "STALL_S", 0.5)
+    parent = os.getpid()
+
+    def fn(x: int) -> int:
+        if _in_child(parent):
+            time.sleep(3600)  # hangs (e.g. a lock held at fork time)
+        time.sleep(0.02)
+        return -x
+
+    t = time.monotonic()
+    split = run_split(fn, list(range(10)))
+    assert split.results == [-x for x in range(10)]
+    assert split.child_stopped and split.child_failed and split.rerun == 1
+    assert time.monotonic() - t < 30
