@@ -87,6 +87,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    """Fixture set-up that takes time (a deploy run, the reboot) is listed on its own."""
+    started = time.monotonic()
+    yield
+    if time.monotonic() - started > 1:
+        TIMINGS[f"{item.nodeid} (set-up)"] = time.monotonic() - started
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     started = time.monotonic()
     yield

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
 
 from tests.deploy.sandbox_data import KEYRING, keyring_server
 from tests.harness.pyinfra_run import PyinfraResult, run_pyinfra
+from tests.pbsconfig.sandbox_setup import PROXY_UNIT
 from tests.vm.harness import Machine, Shell
 
 REPO = Path(__file__).resolve().parents[2]
-INVENTORY = REPO / "inventories/vm.py"
-DEPLOY = REPO / "deploys/pbs_host.py"
 SIMULATORS = REPO / "tests/simulators"
+#: What a deploy run reads from the checkout (frozen per session, see :func:`freeze`).
+CHECKOUT_PARTS = ("deploys", "templates", "inventories", "pbs_agent", "tests/deploy/fixtures")
 GATEWAY = "10.0.2.2"
 
 
@@ -33,6 +35,7 @@ def run_deploy(vm: Machine, data: dict[str, Any] | None = None,
 
 def _run(vm: Machine, data: dict[str, Any] | None, keyring_url: str,
          user: str) -> PyinfraResult:
+    frozen = freeze(vm.directory / "checkout")
     env = {"PBS_FLEET_VM_RUN": str(vm.directory), "PBS_FLEET_VM_KEYRING_URL": keyring_url,
            "PBS_FLEET_VM_USER": user}
     if data is not None:
@@ -41,7 +44,36 @@ def _run(vm: Machine, data: dict[str, Any] | None, keyring_url: str,
         env["PBS_FLEET_VM_DATA"] = str(override)
     else:
         env["PBS_FLEET_VM_DATA"] = ""
-    return run_pyinfra(INVENTORY, DEPLOY, env={**os.environ, **env}, timeout=1800)
+    return run_pyinfra(frozen / "inventories/vm.py", frozen / "deploys/pbs_host.py",
+                       cwd=frozen, env={**os.environ, **env}, timeout=1800)
+
+
+def freeze(target: Path) -> Path:
+    """A copy of the deploy, templates, inventory and agent, made once per VM session.
+
+    In a shared checkout other people edit these between two runs; a copy keeps "the second
+    run changes nothing" about the deploy, not about their edits.
+    """
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        for part in CHECKOUT_PARTS:
+            shutil.copytree(REPO / part, target / part,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (target / ".complete").touch()
+    return target
+
+
+def prepare_pbs(shell: Shell) -> list[str]:
+    """The PBS simulators in the guest: commands, a self-signed certificate (as PBS's postinst
+    makes one) and the proxy simulator as ``proxmox-backup-proxy.service`` on 8007."""
+    names = install_simulators(shell)
+    if shell.run("systemctl is-active proxmox-backup-proxy").status != 0:
+        shell.check("mkdir -p /mnt/datastore && proxmox-backup-manager cert update")
+        with shell.client.open_sftp() as sftp, \
+                sftp.open("/etc/systemd/system/proxmox-backup-proxy.service", "w") as unit:
+            unit.write(PROXY_UNIT)
+        shell.check("systemctl daemon-reload && systemctl enable --now proxmox-backup-proxy")
+    return names
 
 
 def install_simulators(shell: Shell) -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from deploys.steps.sysctl import DROPIN as SYSCTL_DROPIN
-from tests.vm.deploy import install_simulators, run_deploy
+from tests.vm.deploy import prepare_pbs, run_deploy
 from tests.vm.disks import (
     EXT4,
     OTHER_POOL,
@@ -35,7 +35,7 @@ USED = (PARTED, EXT4, *POOLED)
 def used_disks(vm: Machine) -> Iterator[dict[str, str]]:
     """The used disks prepared, ``pfother`` exported; {serial: sha256} before any deploy."""
     with vm.shell() as shell:
-        install_simulators(shell)
+        prepare_pbs(shell)
         prepare_used_disks(shell)
         shell.check(f"zpool export {OTHER_POOL}")
         yield {serial: checksum(shell, serial) for serial in USED}

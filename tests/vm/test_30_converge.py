@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 from collections.abc import Iterator
 
 import pytest
 
 from deploys.steps.sysctl import DEFAULT_SYSCTL
 from tests.harness.pyinfra_run import PyinfraResult
-from tests.vm.deploy import install_simulators, run_deploy
+from tests.vm.deploy import prepare_pbs, run_deploy
 from tests.vm.harness import Machine, Shell
 from tests.vm.records import RECORDS
 
@@ -28,7 +29,7 @@ DENIED_HOST, DENIED_CLIENT = "10.99.0.1", "10.99.0.2"
 def runs(vm: Machine) -> Iterator[list[PyinfraResult]]:
     """The first run (converges) and the second (must change nothing)."""
     with vm.shell() as shell:
-        install_simulators(shell)
+        prepare_pbs(shell)
     first = run_deploy(vm)
     yield [first] if first.returncode else [first, run_deploy(vm)]
 
@@ -78,16 +79,6 @@ def _dropped(guest: Shell) -> int:
 
 
 @pytest.fixture
-def listener(guest: Shell) -> Iterator[None]:
-    """An HTTP listener on the guest's port 8007 (PBS itself cannot be installed here)."""
-    guest.check("systemd-run --unit=pf-listen-8007 python3 -m http.server 8007 "
-                "--directory /usr/share/doc && for i in $(seq 50); do "
-                "ss -Hltn 'sport = :8007' | grep -q . && exit 0; sleep 0.2; done; exit 1")
-    yield
-    guest.run("systemctl stop pf-listen-8007")
-
-
-@pytest.fixture
 def denied_client(guest: Shell) -> Iterator[str]:
     """A network namespace in the guest on its own veth: a source not on any allow-list."""
     guest.check(f"ip netns add {DENIED_NS} && ip link add pfv0 type veth peer name pfv1 && "
@@ -108,12 +99,15 @@ def _probe(guest: Shell, namespace: str, address: str, port: int) -> str:
 
 
 def test_8007_only_from_allowed_sources(runs: list[PyinfraResult], vm: Machine, guest: Shell,
-                                        listener: None, denied_client: str) -> None:
+                                        denied_client: str) -> None:
     runs[0].check()
-    # Allowed: this machine through the forwarded port (the guest sees 10.0.2.2).
-    with socket.create_connection(("127.0.0.1", vm.ports[8007]), timeout=10) as sock:
-        sock.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
-        assert sock.recv(64).startswith(b"HTTP/1.0 200")
+    # Allowed: this machine through the forwarded port (the guest sees 10.0.2.2); the proxy
+    # simulator (real openssl s_server) completes a TLS handshake.
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", vm.ports[8007]), timeout=30) as sock, \
+            context.wrap_socket(sock) as tls:
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
     # The denied side's link works (the reply to the guest's own ping is let in) …
     guest.check(f"ping -c1 -W3 {DENIED_CLIENT}")
     # … but its connection to 8007 is silently dropped by our table's policy.
