@@ -3,13 +3,19 @@ SHELL := /bin/bash
 VENV := .venv/bin
 DEMO_DIR ?= .cache/demo-datastore
 
-.PHONY: bootstrap demo test test-vm lint bench
+.PHONY: bootstrap demo demo-local test test-vm lint bench
 
 bootstrap:
 	@bash scripts/bootstrap.sh
 
-## The main job on the embedded default: a demo datastore on this machine, its report and metrics.
+## The main job on the embedded default: a sandbox PBS host on this machine (systemd-nspawn,
+## real SSH), provisioned by deploys/pbs_host.py twice (the second run changes nothing), then the
+## installed agent's report and metrics on a demo datastore. Needs root.
 demo: bootstrap
+	$(VENV)/python scripts/demo_sandbox.py
+
+## Only the agent, without a sandbox host or root: a demo datastore here, its report.
+demo-local: bootstrap
 	$(VENV)/pbs-agent demo $(DEMO_DIR) --force
 	$(VENV)/pbs-agent report $(DEMO_DIR) --state-dir .cache/demo-state
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys import schema
+from deploys.pbs.report import hardening_report
+from deploys.pbs.steps import pbs_config_step
 from deploys.steps.agent import agent_step, listen_port
 from deploys.steps.apt import apt_step
 from deploys.steps.config_backup import config_backup_step
@@ -35,16 +37,16 @@ def pbs_node() -> None:
     sysctl_step(survey["mem_total_bytes"])
     nftables_step(listen_port(schema.value(host, "agent_settings")))
     ssh_step()
-    # >>> PBS configuration (issue 4: deploys/pbs/) — insert its one call on the next line. <<<
-    __import__("deploys.pbs.steps").pbs.steps.pbs_config_step(survey["pbs_major"])
+    pbs_config_step(survey["pbs_major"])  # ends with the hardening report
     agent_step()
     config_backup_step()
 
 
 def harden() -> None:
-    """The hardening subset for any fleet host: sysctl, nftables, sshd (TLS: deploys/pbs)."""
+    """The hardening subset for any fleet host: sysctl, nftables, sshd, then the report."""
     schema.validate(host)
     survey = preflight()
     sysctl_step(survey["mem_total_bytes"])
     nftables_step(listen_port(schema.value(host, "agent_settings")))
     ssh_step()
+    hardening_report()

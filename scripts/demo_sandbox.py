@@ -4,9 +4,10 @@
     .venv/bin/python scripts/demo_sandbox.py [--runs 2] [--keep]
 
 Boots a Debian 12 sandbox host (systemd-nspawn in its own network namespace, reached over
-real SSH; see tests/harness), runs the deploy (twice by default: the second run must change
-nothing), prints the operations that changed per run, and removes the host unless --keep.
-Needs root (the sandbox harness does).
+real SSH; see tests/harness), installs the PBS SIMULATOR (tests/simulators: PBS itself cannot
+be installed here), runs the deploy (twice by default: the second run must change nothing),
+prints the operations that changed per run, then writes a demo datastore on the host and shows
+the installed agent's dedup report and metrics. Removes the host unless --keep. Needs root.
 """
 
 from __future__ import annotations
@@ -26,6 +27,31 @@ from tests.deploy.sandbox_data import (  # noqa: E402
     pbs_host_data,
 )
 from tests.harness import HarnessError, Sandbox, run_pyinfra  # noqa: E402
+from tests.pbsconfig.sandbox_setup import prepare_pbs  # noqa: E402
+
+DEMO_DATASTORE = "/var/tmp/pbs-demo-datastore"
+AGENT_URL = "http://127.0.0.1:9797/metrics"
+
+
+def show_agent(host) -> None:
+    """Run the installed agent on the host: demo datastore, its report, the live metrics."""
+    host.exec(f"pbs-agent demo {DEMO_DATASTORE} --force --vms 4 --cts 2 --days 10 "
+              "--garbage 3 --missing 2 --bad 1")
+    print(host.exec(f"pbs-agent report {DEMO_DATASTORE} --state-dir /var/tmp/pbs-demo-state"
+                    ).stdout)
+    once = host.exec(f"pbs-agent metrics --datastore demo={DEMO_DATASTORE} "
+                     "--state-dir /var/tmp/pbs-demo-state --no-collector.bench",
+                     check=False).stdout
+    wanted = ("pbs_datastore_", "pbs_group_exclusive_bytes")
+    print("pbs-agent metrics on the demo datastore (excerpt):")
+    picked = [ln for ln in once.splitlines() if ln.startswith(wanted)]
+    print("\n".join(f"  {ln}" for ln in picked[:16]))
+    served = host.exec(f"python3 -c \"import urllib.request as u; "
+                       f"print(u.urlopen('{AGENT_URL}', timeout=10).read().decode())\"",
+                       check=False).stdout
+    lines = [ln for ln in served.splitlines() if ln.startswith("pbs_agent_collector_success")]
+    print("collector health served by the pbs-agent unit on the host:")
+    print("\n".join(f"  {ln}" for ln in lines) or "  (agent not answering)")
 
 
 def main() -> int:
@@ -42,10 +68,13 @@ def main() -> int:
     try:
         host = box.start_host()
         print(f"sandbox host {host.name} at {host.address} is up")
+        prepare_pbs(host)
         host.install_fact_overrides(HEALTHY_OVERRIDES)
         with keyring_server() as url, tempfile.TemporaryDirectory() as tmp:
-            inventory = host.write_inventory(Path(tmp) / "sandbox.py", pbs_host_data(url),
-                                             groups=["pbs"])
+            data = pbs_host_data(url, pbs_datastores={"store1": {}},
+                                 pbs_secrets_file=f"{tmp}/secrets.json",
+                                 pbs_report_dir=f"{tmp}/reports")
+            inventory = host.write_inventory(Path(tmp) / "sandbox.py", data, groups=["pbs"])
             for run in range(1, args.runs + 1):
                 start = time.monotonic()
                 result = run_pyinfra(inventory, "deploys/pbs_host.py")
@@ -58,6 +87,8 @@ def main() -> int:
                 print(f"run {run}: {result.changed_ops} operations changed ({took:.1f} s)")
                 for name, _host in result.changed:
                     print(f"  changed: {name}")
+        if rc == 0:
+            show_agent(host)
         if args.keep:
             print(f"kept: ssh -i {host.ssh_key_path} root@{host.address}")
     finally:

@@ -36,7 +36,7 @@ def test_offsite_group_is_a_pbs_node():
     assert run.error is None and "Apt" in _steps(run)
 
 
-def test_harden_is_sysctl_nftables_and_sshd_only():
+def test_harden_is_sysctl_nftables_sshd_then_report():
     run = fakehost.run(harden, fakehost.host_data(), groups=("pve",))
     assert run.error is None, run.error
-    assert _steps(run) == ["Sysctl", "nftables", "SSH"]
+    assert _steps(run) == ["Sysctl", "nftables", "SSH", "Hardening report"]
