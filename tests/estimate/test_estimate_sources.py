@@ -157,7 +157,7 @@ def test_against_missing_datastore_is_a_named_error(tmp_path: Path,
     img.write_bytes(b"x")
     assert main(["estimate", "--against", str(tmp_path / "nostore"), str(img)]) == 2
     err = capsys.readouterr().err
-    assert str(tmp_path / "nostore") in err and "no such file or directory" in err
+    assert str(tmp_path / "nostore") in err and "no such" in err
 
 
 def test_inputs_are_read_without_touching_atime(tmp_path: Path, rng: random.Random) -> None:
