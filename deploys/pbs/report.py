@@ -16,10 +16,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import StringCommand, deploy, operation
 
 from deploys import schema
+from deploys.connection import privileges
 from deploys.facts.host import HostSurvey
 from deploys.pbs import tls
 from deploys.pbs.facts import DatastorePaths, PbsCertFingerprint, PbsList
@@ -131,7 +132,8 @@ def write_json(report_dir: str, name: str, rows: list[dict[str, Any]],
 
 
 def _run(command: str) -> list[str]:
-    status, output = host.run_shell_command(StringCommand(command), print_output=False)
+    status, output = host.run_shell_command(StringCommand(command), print_output=False,
+                                            **privileges(state, host))
     return output.stdout_lines if status else []
 
 

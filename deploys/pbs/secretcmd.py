@@ -19,6 +19,7 @@ from typing import Any
 from pyinfra import logger
 from pyinfra.api import HiddenValue, QuoteString, StringCommand
 
+from deploys.connection import privileges
 from deploys.pbs import commands
 from deploys.secrets import SecretStore
 
@@ -57,7 +58,8 @@ def peer_fingerprint(state: Any, peer_name: str) -> str | None:
     peer = state.inventory.get_host(peer_name)
     command = StringCommand(commands.shell_line(commands.cert_info()), "2>/dev/null", "|",
                             "sed", "-n", QuoteString("s/^Fingerprint (sha256): *//p"))
-    status, output = peer.run_shell_command(command, print_output=False)
+    status, output = peer.run_shell_command(command, print_output=False,
+                                            **privileges(state, peer))
     value = output.stdout.strip().lower() if status else ""
     return value or None
 
@@ -84,7 +86,8 @@ def run_with_secrets(state: Any, host: Any, template: Sequence[Any], store_path:
         secrets.append(secret)
     command = commands.checked(fill(template, secrets), what, refused_by)
     status, output = host.run_shell_command(command, print_output=False,
-                                            print_input=state.print_input)
+                                            print_input=state.print_input,
+                                            **privileges(state, host))
     if not status:  # stderr is already the one line from checked(); scrub and print it
         text = " ".join(output.stderr.split())
         for secret in secrets:
@@ -101,12 +104,13 @@ def generate_token(state: Any, host: Any, userid: str, token: str, options: dict
     if regenerate:
         status, output = host.run_shell_command(
             commands.checked(commands.token_delete(userid, token), f"delete-token {userid}!"
-                             f"{token}"), print_output=False, print_input=state.print_input)
+                             f"{token}"), print_output=False, print_input=state.print_input,
+            **privileges(state, host))
         if not status:
             return _fail(host, what, output.stderr)
     status, output = host.run_shell_command(
         commands.to_command(commands.token_generate(userid, token, options)),
-        print_output=False, print_input=state.print_input)
+        print_output=False, print_input=state.print_input, **privileges(state, host))
     if not status:
         return _fail(host, f"PBS refused {what}", _squeeze_pbs_error(output.stderr_lines))
     try:
