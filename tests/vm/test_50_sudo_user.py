@@ -1,7 +1,9 @@
 """The deploy as an unprivileged SSH user with sudo (the usual way in), on the rebooted VM.
 
 The other tests connect as root. Here the agent's API token is deleted first (as root, with
-the simulator), so this run must create it again as ``deploy`` through sudo.
+the simulator), so this run must create it again as ``deploy`` through sudo: commands that
+the deploy's callbacks run themselves must use the inventory's sudo too (found by this tier:
+``proxmox-backup-manager: not found`` before deploys/connection.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,6 @@ from tests.vm.harness import Machine, Shell
 pytestmark = pytest.mark.vm
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deploys/pbs/secretcmd.py runs proxmox-backup-manager through host.run_shell_command "
-    "without the inventory's _sudo, so as a non-root user it fails with "
-    "'sh: 1: proxmox-backup-manager: not found' (the user's PATH has no sbin) "
-    "and would lack the rights anyway"))
 def test_sudo_user_recreates_token(vm: Machine, guest: Shell) -> None:
     guest.check(shell_line(token_delete("pbs-agent@pbs", "metrics")))
     result = run_deploy(vm, user="deploy")
