@@ -31,6 +31,10 @@ def _config(paths: Paths) -> Path:
         f"SocketPath: {paths.apt_proxy / 'socket'}\n"
         f"PidFile: {paths.apt_proxy / 'acng.daemon.pid'}\n"
         "ExThreshold: 4\n"
+        # Many hosts refreshing at once: serve index files fetched in the last 5 minutes
+        # without re-fetching them (default 27 s), which also avoids acng's concurrent
+        # InRelease replacement race ("Failure to move file … out of the way").
+        "FreshIndexMaxAge: 300\n"
         "VerboseLog: 0\n")
     return conf
 
