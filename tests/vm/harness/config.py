@@ -7,6 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.harness.config import Paths as SandboxPaths
+
 
 class VmError(RuntimeError):
     """A VM harness step failed; the message names the step and the reason."""
@@ -29,10 +31,9 @@ class Paths:
 
     @classmethod
     def from_env(cls) -> Paths:
-        """``$PBS_FLEET_CACHE`` (default /var/cache/pbs-fleet) and ``$PBS_FLEET_STATE``."""
-        cache = Path(os.environ.get("PBS_FLEET_CACHE", "/var/cache/pbs-fleet"))
-        state = Path(os.environ.get("PBS_FLEET_STATE", "/var/lib/pbs-fleet"))
-        return cls(cache=cache / "vm", state=state / "vm")
+        """The sandbox harness's roots (``$PBS_FLEET_CACHE``, ``$PBS_FLEET_STATE``), under vm/."""
+        roots = SandboxPaths.from_env()
+        return cls(cache=roots.cache / "vm", state=roots.state / "vm")
 
 
 def require_vm_tools() -> None:
