@@ -26,12 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.deploy.sandbox_data import (  # noqa: E402
+from lab.deploy_data import (  # noqa: E402
     HEALTHY_OVERRIDES,
     keyring_server,
     pbs_host_data,
 )
-from tests.harness import Sandbox, run_pyinfra, write_inventory  # noqa: E402
+from lab.sandbox import Sandbox, run_pyinfra, write_inventory  # noqa: E402
 
 DEPLOY = "deploys/pbs_host.py"
 

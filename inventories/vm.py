@@ -8,11 +8,11 @@ VM's ``$PBS_FLEET_STATE/vm/manual``). ``$PBS_FLEET_VM_DATA`` may name a JSON fil
 replace the data below (the tests use it for the safety scenarios).
 
 The Proxmox keyring cannot be fetched from enterprise.proxmox.com here: with
-``$PBS_FLEET_VM_KEYRING_URL`` set, the TEST-ONLY keyring of tests/deploy/fixtures is fetched
+``$PBS_FLEET_VM_KEYRING_URL`` set, the TEST-ONLY keyring of lab/fixtures is fetched
 from there instead (the guest reaches this machine's 127.0.0.1 as 10.0.2.2)::
 
     .venv/bin/python scripts/vm.py start
-    python3 -m http.server -b 127.0.0.1 8099 -d tests/deploy/fixtures &
+    python3 -m http.server -b 127.0.0.1 8099 -d lab/fixtures &
     PBS_FLEET_VM_KEYRING_URL=http://10.0.2.2:8099/proxmox-release-TEST-ONLY.gpg \
         .venv/bin/pyinfra inventories/vm.py deploys/pbs_host.py
 """
@@ -43,7 +43,7 @@ _DATA = {
     # 2 GiB of RAM is all a TCG guest gets: the one refusal this host earns, overridden.
     "preflight_override": ["ram"],
     # zfs.ko is prebuilt in the image for its kernel; the Proxmox repository is unreachable,
-    # so the PBS simulator (tests/simulators) stands in for proxmox-backup-server.
+    # so the PBS simulator (lab/simulators) stands in for proxmox-backup-server.
     "zfs_module": "present",
     "test_only_skip_packages": ["proxmox-backup-server"],
     "test_only_proxmox_sources_inactive": True,
@@ -61,7 +61,7 @@ _DATA = {
     "firewall_prometheus_networks": [_THIS_MACHINE],
 }
 if os.environ.get("PBS_FLEET_VM_KEYRING_URL"):
-    _KEYRING = Path(__file__).resolve().parent.parent / "tests/deploy/fixtures"
+    _KEYRING = Path(__file__).resolve().parent.parent / "lab/fixtures"
     _DATA["apt_proxmox_keyring_url"] = os.environ["PBS_FLEET_VM_KEYRING_URL"]
     _DATA["apt_proxmox_keyring_sha512"] = hashlib.sha512(
         (_KEYRING / "proxmox-release-TEST-ONLY.gpg").read_bytes()).hexdigest()

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/demo_sandbox.py [--runs 2] [--keep]
 
 Boots a Debian 12 sandbox host (systemd-nspawn in its own network namespace, reached over
-real SSH; see tests/harness), installs the PBS SIMULATOR (tests/simulators: PBS itself cannot
+real SSH; see lab/sandbox), installs the PBS SIMULATOR (lab/simulators: PBS itself cannot
 be installed here), runs the deploy (twice by default: the second run must change nothing),
 prints the operations that changed per run, then writes a demo datastore on the host and shows
 the installed agent's dedup report and metrics. Removes the host unless --keep. Needs root.
@@ -21,13 +21,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.deploy.sandbox_data import (  # noqa: E402
+from lab.deploy_data import (  # noqa: E402
     HEALTHY_OVERRIDES,
     keyring_server,
     pbs_host_data,
 )
-from tests.harness import HarnessError, Sandbox, run_pyinfra  # noqa: E402
-from tests.pbsconfig.sandbox_setup import prepare_pbs  # noqa: E402
+from lab.pbs_setup import prepare_pbs  # noqa: E402
+from lab.sandbox import HarnessError, Sandbox, run_pyinfra  # noqa: E402
 
 DEMO_DATASTORE = "/var/tmp/pbs-demo-datastore"
 AGENT_URL = "http://127.0.0.1:9797/metrics"

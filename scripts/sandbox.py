@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.harness import Sandbox, SandboxHost
-from tests.harness.inventory import write_inventory
-from tests.harness.leftovers import leftovers
-from tests.harness.session import destroy_manual, host_dirs
+from lab.sandbox import Sandbox, SandboxHost
+from lab.sandbox.inventory import write_inventory
+from lab.sandbox.leftovers import leftovers
+from lab.sandbox.session import destroy_manual, host_dirs
 
 
 def _print_host(host: SandboxHost) -> None:

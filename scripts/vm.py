@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.vm.harness import (
+from lab.vm import (
     Machine,
     Paths,
     VmError,

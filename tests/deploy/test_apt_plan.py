@@ -12,8 +12,8 @@ from deploys import schema
 from deploys.node import pbs_node
 from deploys.operations.apt import fetch_command, update_command
 from deploys.steps import apt as apt_step
+from lab.deploy_data import KEYRING, keyring_server
 from tests.deploy import fakehost
-from tests.deploy.sandbox_data import KEYRING, keyring_server
 
 
 def data(**changes):

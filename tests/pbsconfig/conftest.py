@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SIMULATORS = Path(__file__).resolve().parents[1] / "simulators"
+SIMULATORS = Path(__file__).resolve().parents[2] / "lab/simulators"
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """TLS 1.3-only on 8007, proven with REAL OpenSSL on both ends.
 
-The server is ``tests/simulators/proxmox-backup-proxy``: ``openssl s_server`` configured like
+The server is ``lab/simulators/proxmox-backup-proxy``: ``openssl s_server`` configured like
 PBS's acceptor (Mozilla intermediate v5 option bits and lists, then the node's cipher settings
 written by the proxmox-backup-manager simulator from the deploy's own command lines).
 """

@@ -3,7 +3,7 @@
 Every test in this directory is marked ``sandbox``. Without root or systemd-nspawn the tests
 FAIL with the reason; set ``PBS_FLEET_SKIP_SANDBOX=1`` to skip them instead.
 
-Fixtures: ``sandbox`` (the session's :class:`~tests.harness.Sandbox`), ``sandbox_hosts``
+Fixtures: ``sandbox`` (the session's :class:`~lab.sandbox.Sandbox`), ``sandbox_hosts``
 (factory: ``sandbox_hosts(n)`` boots n new hosts kept for the session), ``sandbox_host``
 (one host shared by the session), ``fresh_sandbox_host`` (a new clean host per test),
 ``client_allowed`` / ``client_denied`` and ``host_kernel_baseline``.
@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.harness import (
+from lab.sandbox import (
     NetClient,
     Sandbox,
     SandboxHost,

@@ -12,11 +12,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from tests.harness import HarnessError, NetClient, Sandbox, SandboxHost, run_pyinfra
-from tests.harness.config import BRIDGE_ADDRESS
-from tests.harness.inventory import write_inventory
-from tests.harness.kernel import host_kernel_snapshot
-from tests.harness.leftovers import leftovers
+from lab.sandbox import HarnessError, NetClient, Sandbox, SandboxHost, run_pyinfra
+from lab.sandbox.config import BRIDGE_ADDRESS
+from lab.sandbox.inventory import write_inventory
+from lab.sandbox.kernel import host_kernel_snapshot
+from lab.sandbox.leftovers import leftovers
 
 DEPLOYS = Path(__file__).parent / "deploys"
 REPO = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def test_fact_overrides_and_simulators(fresh_sandbox_host: SandboxHost,
     assert sandbox_host.install_simulators(tmp_path) == ["pf-sim-hello"]
     out = sandbox_host.ssh("command -v pf-sim-hello && pf-sim-hello a b").stdout.split()
     assert out == ["/usr/local/sbin/pf-sim-hello", "simulated", "a", "b"]
-    shipped = sorted(p.name for p in (REPO / "tests/simulators").glob("*")
+    shipped = sorted(p.name for p in (REPO / "lab/simulators").glob("*")
                      if p.is_file() and os.access(p, os.X_OK))
     assert sandbox_host.install_simulators() == shipped
     for name in shipped:
@@ -187,7 +187,7 @@ def test_stopped_host_leaves_nothing(sandbox: Sandbox) -> None:
 
 def test_host_of_a_killed_session_is_swept(sandbox: Sandbox) -> None:
     code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
-            "from tests.harness import Sandbox\n"
+            "from lab.sandbox import Sandbox\n"
             "box = Sandbox().open(); host = box.start_host()\n"
             "print(host.name, flush=True); sys.stdin.read()\n")
     child = subprocess.Popen([sys.executable, "-c", code, str(REPO)], stdin=subprocess.PIPE,

@@ -1,7 +1,7 @@
 """PBS configuration + PVE hand-off end to end on three sandbox hosts over real SSH.
 
 pbs1 (group pbs), pbs2 (group pbs_offsite, pulls from pbs1) and pve1 (group pve). PBS and PVE
-cannot be installed here: the hosts run the SIMULATORS from tests/simulators
+cannot be installed here: the hosts run the SIMULATORS from lab/simulators
 (proxmox-backup-manager keeping the real /etc/proxmox-backup files, pvesm keeping the real
 /etc/pve/storage.cfg, and proxmox-backup-proxy = real ``openssl s_server`` configured like
 PBS's acceptor, as a systemd unit). Everything else is real: SSH, pyinfra, systemd, OpenSSL.
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import run_pyinfra
-from tests.pbsconfig.sandbox_setup import prepare_pbs, write_fleet_inventory
+from lab.pbs_setup import prepare_pbs, write_fleet_inventory
+from lab.sandbox import run_pyinfra
 
 DEPLOY = "deploys/pbs_config.py"
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """The PBS configuration step inside the full node deploy (deploys/pbs_host.py) on one sandbox
-host: real apt, systemd, nftables and SSH; PBS itself is the SIMULATOR (tests/simulators/).
+host: real apt, systemd, nftables and SSH; PBS itself is the SIMULATOR (lab/simulators/).
 
 Checks that the step converges together with the other steps and that the hardening report
 reads the real firewall and TLS state the deploy left behind.
@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from tests.deploy.sandbox_data import HEALTHY_OVERRIDES, keyring_server, pbs_host_data
-from tests.harness import run_pyinfra
-from tests.harness.config import ALLOWED_NET
-from tests.pbsconfig.sandbox_setup import prepare_pbs
+from lab.deploy_data import HEALTHY_OVERRIDES, keyring_server, pbs_host_data
+from lab.pbs_setup import prepare_pbs
+from lab.sandbox import run_pyinfra
+from lab.sandbox.config import ALLOWED_NET
 
 DEPLOY = "deploys/pbs_host.py"
 

@@ -2,15 +2,15 @@
 
 Token secrets are captured by callbacks that run ``proxmox-backup-manager`` themselves; they
 must use the inventory's sudo like every operation does. PBS is the SIMULATOR
-(tests/simulators), SSH, sudo and pyinfra are real.
+(lab/simulators), SSH, sudo and pyinfra are real.
 """
 
 from __future__ import annotations
 
 import json
 
-from tests.harness import run_pyinfra
-from tests.pbsconfig.sandbox_setup import prepare_pbs
+from lab.pbs_setup import prepare_pbs
+from lab.sandbox import run_pyinfra
 
 DEPLOY = "deploys/pbs_config.py"
 SETUP_DEPLOY_USER = (

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.sandbox_data import HEALTHY_OVERRIDES, KEYRING, keyring_server, pbs_host_data
-from tests.harness import host_kernel_snapshot, run_pyinfra
+from lab.deploy_data import HEALTHY_OVERRIDES, KEYRING, keyring_server, pbs_host_data
+from lab.sandbox import host_kernel_snapshot, run_pyinfra
 
 DEPLOY = "deploys/pbs_host.py"
 SECRET = "pbsfleet-TOKEN-5f0c9d2a-never-print-me"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.sandbox_data import HEALTHY_OVERRIDES, keyring_server, pbs_host_data
-from tests.harness import run_pyinfra
+from lab.deploy_data import HEALTHY_OVERRIDES, keyring_server, pbs_host_data
+from lab.sandbox import run_pyinfra
 
 DEPLOY = "deploys/pbs_host.py"
 #: Paths the deploy would create first; none may exist after a refusal.

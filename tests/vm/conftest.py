@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.vm.harness import (  # noqa: E402
+from lab.vm import (  # noqa: E402
     DISK_SERIALS,
     Image,
     Machine,

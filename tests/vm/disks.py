@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.vm.harness import Shell
+from lab.vm import Shell
 
 BY_ID = "/dev/disk/by-id/virtio-"
 PARTED, EXT4, POOLED = "pfparted", "pfext4", ("pfpooled0", "pfpooled1")

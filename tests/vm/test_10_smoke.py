@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.vm import DISK_SERIALS, Image, Machine, Shell
 from tests.vm.disks import OTHER_POOL, POOLED, dev, prepare_used_disks
-from tests.vm.harness import DISK_SERIALS, Image, Machine, Shell
 
 pytestmark = pytest.mark.vm
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 
 from deploys.steps.sysctl import DROPIN as SYSCTL_DROPIN
-from tests.vm.deploy import prepare_pbs, run_deploy
+from lab.vm import Machine, Shell
+from lab.vm.deploy import prepare_pbs, run_deploy
 from tests.vm.disks import (
     EXT4,
     OTHER_POOL,
@@ -24,7 +25,6 @@ from tests.vm.disks import (
     dev,
     prepare_used_disks,
 )
-from tests.vm.harness import Machine, Shell
 
 pytestmark = pytest.mark.vm
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from deploys.steps.sysctl import DEFAULT_SYSCTL
-from tests.harness.pyinfra_run import PyinfraResult
-from tests.vm.deploy import prepare_pbs, run_deploy
-from tests.vm.harness import Machine, Shell
+from lab.sandbox.pyinfra_run import PyinfraResult
+from lab.vm import Machine, Shell
+from lab.vm.deploy import prepare_pbs, run_deploy
 from tests.vm.records import RECORDS
 
 pytestmark = pytest.mark.vm

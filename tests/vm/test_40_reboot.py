@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from deploys.steps.sysctl import DEFAULT_SYSCTL
-from tests.vm.deploy import run_deploy
-from tests.vm.harness import Machine
+from lab.vm import Machine
+from lab.vm.deploy import run_deploy
 from tests.vm.records import TIMINGS
 
 pytestmark = pytest.mark.vm

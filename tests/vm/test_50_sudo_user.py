@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from deploys.pbs.commands import shell_line, token_delete
-from tests.vm.deploy import run_deploy
-from tests.vm.harness import Machine, Shell
+from lab.vm import Machine, Shell
+from lab.vm.deploy import run_deploy
 
 pytestmark = pytest.mark.vm
 

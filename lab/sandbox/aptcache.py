@@ -13,8 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.harness.config import APT_PROXY_PORT, BRIDGE_ADDRESS, HarnessError, Paths
-from tests.harness.pidfile import kill, process_alive, read_pid, write_pid
+from lab.sandbox.config import APT_PROXY_PORT, BRIDGE_ADDRESS, HarnessError, Paths
+from lab.sandbox.pidfile import kill, process_alive, read_pid, write_pid
 
 
 def _config(paths: Paths) -> Path:

@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.vm.harness.config import VmError
+from lab.vm.config import VmError
 
 
 def run(argv: Sequence[str], *, timeout: float = 120, log: Path | None = None,

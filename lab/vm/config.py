@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.config import Paths as SandboxPaths
+from lab.sandbox.config import Paths as SandboxPaths
 
 
 class VmError(RuntimeError):

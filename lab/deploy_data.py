@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.harness.config import ALLOWED_NET, BRIDGE_ADDRESS, MANAGEMENT_NET
+from lab.sandbox.config import ALLOWED_NET, BRIDGE_ADDRESS, MANAGEMENT_NET
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KEYRING = FIXTURES / "proxmox-release-TEST-ONLY.gpg"

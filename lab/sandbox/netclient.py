@@ -6,8 +6,8 @@ import ipaddress
 import subprocess
 from dataclasses import dataclass
 
-from tests.harness import network
-from tests.harness.config import ALLOWED_NET, DENIED_NET
+from lab.sandbox import network
+from lab.sandbox.config import ALLOWED_NET, DENIED_NET
 
 
 @dataclass(frozen=True)

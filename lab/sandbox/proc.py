@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Sequence
 
-from tests.harness.config import HarnessError
+from lab.sandbox.config import HarnessError
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 120,

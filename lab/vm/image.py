@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.vm.harness import chroot as chroot_module
-from tests.vm.harness.chroot import chroot_sh
-from tests.vm.harness.config import Paths, VmError
-from tests.vm.harness.proc import run
+from lab.vm import chroot as chroot_module
+from lab.vm.chroot import chroot_sh
+from lab.vm.config import Paths, VmError
+from lab.vm.proc import run
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

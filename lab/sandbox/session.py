@@ -16,18 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.harness import aptcache, netclient, network, rootfs
-from tests.harness.config import (
+from lab.sandbox import aptcache, netclient, network, rootfs
+from lab.sandbox.config import (
     INOTIFY_PER_HOST,
     MAX_HOSTS,
     HarnessError,
     Paths,
     require_sandbox,
 )
-from tests.harness.kernel import inotify_instances_in_use, inotify_limit
-from tests.harness.leftovers import leftovers
-from tests.harness.machine import SandboxHost, destroy_host_dir
-from tests.harness.pidfile import read_pid, start_time, write_pid
+from lab.sandbox.kernel import inotify_instances_in_use, inotify_limit
+from lab.sandbox.leftovers import leftovers
+from lab.sandbox.machine import SandboxHost, destroy_host_dir
+from lab.sandbox.pidfile import read_pid, start_time, write_pid
 
 MANUAL = "manual"
 

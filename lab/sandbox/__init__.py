@@ -11,13 +11,13 @@ Public API (see README "Sandbox hosts (test harness)"):
 - :func:`write_inventory` — one inventory for several hosts (``host.inventory_entry(data)``).
 """
 
-from tests.harness.config import HarnessError, SandboxUnavailable, require_sandbox
-from tests.harness.inventory import write_inventory
-from tests.harness.kernel import host_kernel_snapshot
-from tests.harness.machine import SandboxHost
-from tests.harness.netclient import NetClient
-from tests.harness.pyinfra_run import PyinfraResult, run_pyinfra
-from tests.harness.session import Sandbox
+from lab.sandbox.config import HarnessError, SandboxUnavailable, require_sandbox
+from lab.sandbox.inventory import write_inventory
+from lab.sandbox.kernel import host_kernel_snapshot
+from lab.sandbox.machine import SandboxHost
+from lab.sandbox.netclient import NetClient
+from lab.sandbox.pyinfra_run import PyinfraResult, run_pyinfra
+from lab.sandbox.session import Sandbox
 
 __all__ = [
     "HarnessError",

@@ -17,9 +17,9 @@ import os
 import re
 from pathlib import Path
 
-from tests.harness.config import BRIDGE, BRIDGE_ADDRESS, LAN, PREFIX, HarnessError
-from tests.harness.pidfile import kill
-from tests.harness.proc import ok, run
+from lab.sandbox.config import BRIDGE, BRIDGE_ADDRESS, LAN, PREFIX, HarnessError
+from lab.sandbox.pidfile import kill
+from lab.sandbox.proc import ok, run
 
 NETNS_DIR = Path("/run/netns")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import paramiko
 
-from tests.vm.harness.config import VmError
+from lab.vm.config import VmError
 
 
 @dataclass(frozen=True)

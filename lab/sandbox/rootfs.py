@@ -15,8 +15,8 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.harness.config import APT_PROXY_URL, HarnessError, Paths
-from tests.harness.proc import run
+from lab.sandbox.config import APT_PROXY_URL, HarnessError, Paths
+from lab.sandbox.proc import run
 
 SUITE = "bookworm"
 # The mirror this machine's apt uses too; override for a local mirror (part of the cache key).

@@ -11,10 +11,10 @@ Example::
     vm.stop()                             # nothing left: no QEMU, no forwarded port
 """
 
-from tests.vm.harness.config import Paths, VmError, VmUnavailable, require_vm_tools
-from tests.vm.harness.image import Image, ensure_image
-from tests.vm.harness.machine import DISK_SERIALS, Machine, disk_serials, remove_stale_runs
-from tests.vm.harness.ssh import Result, Shell
+from lab.vm.config import Paths, VmError, VmUnavailable, require_vm_tools
+from lab.vm.image import Image, ensure_image
+from lab.vm.machine import DISK_SERIALS, Machine, disk_serials, remove_stale_runs
+from lab.vm.ssh import Result, Shell
 
 __all__ = ["DISK_SERIALS", "Image", "Machine", "Paths", "Result", "Shell", "VmError",
            "VmUnavailable", "disk_serials", "ensure_image", "remove_stale_runs",

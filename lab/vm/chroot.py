@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from tests.vm.harness.proc import run
+from lab.vm.proc import run
 
 _DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _ENV = ("DEBIAN_FRONTEND=noninteractive", "LC_ALL=C.UTF-8",

@@ -9,15 +9,15 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from tests.deploy.sandbox_data import KEYRING, keyring_server
-from tests.harness.pyinfra_run import PyinfraResult, run_pyinfra
-from tests.pbsconfig.sandbox_setup import PROXY_UNIT
-from tests.vm.harness import Machine, Shell
+from lab.deploy_data import KEYRING, keyring_server
+from lab.pbs_setup import PROXY_UNIT
+from lab.sandbox.pyinfra_run import PyinfraResult, run_pyinfra
+from lab.vm import Machine, Shell
 
 REPO = Path(__file__).resolve().parents[2]
-SIMULATORS = REPO / "tests/simulators"
+SIMULATORS = REPO / "lab/simulators"
 #: What a deploy run reads from the checkout (frozen per session, see :func:`freeze`).
-CHECKOUT_PARTS = ("deploys", "templates", "inventories", "pbs_agent", "tests/deploy/fixtures")
+CHECKOUT_PARTS = ("deploys", "templates", "inventories", "pbs_agent", "lab/fixtures")
 GATEWAY = "10.0.2.2"
 
 
@@ -77,7 +77,7 @@ def prepare_pbs(shell: Shell) -> list[str]:
 
 
 def install_simulators(shell: Shell) -> list[str]:
-    """Copy every executable of tests/simulators to the guest's /usr/local/sbin."""
+    """Copy every executable of lab/simulators to the guest's /usr/local/sbin."""
     names = []
     for path in sorted(SIMULATORS.iterdir()):
         if path.is_file() and path.stat().st_mode & stat.S_IXUSR:

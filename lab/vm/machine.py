@@ -22,10 +22,10 @@ from pathlib import Path
 
 import paramiko
 
-from tests.vm.harness.config import VmError
-from tests.vm.harness.image import Image
-from tests.vm.harness.proc import run
-from tests.vm.harness.ssh import Shell, wait_for_ssh
+from lab.vm.config import VmError
+from lab.vm.image import Image
+from lab.vm.proc import run
+from lab.vm.ssh import Shell, wait_for_ssh
 
 MEMORY_MIB = 2048
 CPUS = 2

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness.config import HarnessError
+from lab.sandbox.config import HarnessError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.harness import cgroups, network
-from tests.harness.config import Paths
+from lab.sandbox import cgroups, network
+from lab.sandbox.config import Paths
 
 
 def _cmdline(pid: str) -> list[str]:

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness import cgroups, network
-from tests.harness.config import HarnessError, Paths, host_address
-from tests.harness.inventory import write_inventory
-from tests.harness.pidfile import kill, process_alive, read_pid, write_pid
-from tests.harness.proc import run
+from lab.sandbox import cgroups, network
+from lab.sandbox.config import HarnessError, Paths, host_address
+from lab.sandbox.inventory import write_inventory
+from lab.sandbox.pidfile import kill, process_alive, read_pid, write_pid
+from lab.sandbox.proc import run
 
 FACT_OVERRIDES_PATH = "/etc/pbs-fleet/fact-overrides.json"
 SIMULATOR_DIR = "/usr/local/sbin"
@@ -33,7 +33,7 @@ BOOT_TIMEOUT = 60.0
 
 @dataclass
 class SandboxHost:
-    """A booted sandbox host. Create them through :class:`tests.harness.Sandbox`."""
+    """A booted sandbox host. Create them through :class:`lab.sandbox.Sandbox`."""
 
     index: int
     paths: Paths
@@ -196,7 +196,7 @@ class SandboxHost:
         self.exec(f"rm -f {FACT_OVERRIDES_PATH}")
 
     def install_simulators(self, source: Path | None = None) -> list[str]:
-        """Copy the executables of ``tests/simulators/`` to /usr/local/sbin; names installed.
+        """Copy the executables of ``lab/simulators/`` to /usr/local/sbin; names installed.
 
         Each must be a Python script that the host's python3 compiles (checked inside).
         """
