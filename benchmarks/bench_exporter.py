@@ -40,6 +40,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab.credentials import bcrypt_hash, make_cert  # noqa: E402
+from lab.pbs_tasks import (  # noqa: E402
+    Archive,
+    Task,
+    TaskTree,
+    backup_lines,
+    gc_lines,
+    make_upid,
+)
 from pbs_agent.collectors.dedup import DedupCollector  # noqa: E402
 from pbs_agent.collectors.jobs import JobsCollector  # noqa: E402
 from pbs_agent.collectors.tasks import TasksCollector  # noqa: E402
@@ -48,15 +57,6 @@ from pbs_agent.exporter.base import CollectContext, Settings  # noqa: E402
 from pbs_agent.exporter.runner import SWITCH_INTERVAL, Runner  # noqa: E402
 from pbs_agent.exporter.server import ExporterServer  # noqa: E402
 from pbs_agent.exporter.webconfig import parse_web_config  # noqa: E402
-from tests.exporter.conftest import bcrypt_hash, make_cert  # noqa: E402
-from tests.exporter.pbstasks import (  # noqa: E402
-    Archive,
-    Task,
-    TaskTree,
-    backup_lines,
-    gc_lines,
-    make_upid,
-)
 
 MARKER = ".bench-params.json"
 CLIENT = r"""
@@ -122,7 +122,7 @@ def bench_scrape(root: Path, groups: int, scrapes: int) -> dict:
     web = parse_web_config(
         f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n  min_version: TLS13\n"
         f"basic_auth_users:\n  bench: {bcrypt_hash('bench-password')}\n", tmp)
-    from tests.exporter.scenario import build_tree
+    from lab.pbs_tree import build_tree
 
     tree = build_tree(tmp / "host")
     settings = Settings(log_dir=tree["log"], lib_dir=tree["lib"], config_dir=tree["etc"],

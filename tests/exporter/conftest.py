@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.credentials import make_cert
+from lab.pbs_tree import build_tree
 from pbs_agent.exporter.base import CollectContext, Settings
-
-from .scenario import build_tree
 
 
 @pytest.fixture
@@ -40,27 +40,6 @@ def collect(collector, settings: Settings) -> tuple[dict, CollectContext]:
     return samples(collector.collect(ctx)), ctx
 
 
-def make_cert(directory: Path) -> tuple[Path, Path]:
-    """A self-signed EC certificate for 127.0.0.1/localhost, made by the real openssl."""
-    import subprocess
-
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True)
-    return cert, key
-
-
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_cert(tmp_path_factory.mktemp("tls"))
-
-
-def bcrypt_hash(password: str) -> str:
-    """A bcrypt hash in the $2y$ form htpasswd writes (what exporter-toolkit docs show)."""
-    import bcrypt
-
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode().replace(
-        "$2b$", "$2y$", 1)

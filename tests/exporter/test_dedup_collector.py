@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.pbs_tree import build_tree
 from pbs_agent.collectors.dedup import OTHER, DedupCollector, cap_groups, configured_datastores
 from pbs_agent.demo import build_demo
 from pbs_agent.engine import scan_datastore
@@ -14,7 +15,6 @@ from pbs_agent.errors import SourceError
 from pbs_agent.exporter.base import CollectContext, Settings
 
 from .conftest import collect, value
-from .scenario import build_tree
 
 
 @pytest.fixture(scope="module")

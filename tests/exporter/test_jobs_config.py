@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from lab.pbs_tasks import make_upid
+from lab.pbs_tree import DATASTORE_CFG, DAY, T0
 from pbs_agent.collectors.jobs import JobsCollector, parse_job_state, split_job_name
 from pbs_agent.errors import ConfigError, FormatError, SourceError
 from pbs_agent.exporter.base import Settings
 from pbs_agent.pbsconfig import datastores_from_text, parse_section_config, read_datastores
 
 from .conftest import collect, value
-from .pbstasks import make_upid
-from .scenario import DATASTORE_CFG, DAY, T0
 
 
 def test_jobs_from_scenario(settings: Settings) -> None:

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from lab.credentials import bcrypt_hash, make_cert
+from lab.pbs_tree import build_tree
 from pbs_agent.demo import build_demo
 
-from .conftest import bcrypt_hash, make_cert
 from .procs import Agent, free_port, only
-from .scenario import build_tree
 
 pytestmark = pytest.mark.prometheus
 USER, PASSWORD = "prometheus", "correct horse battery staple"

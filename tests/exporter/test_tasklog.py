@@ -9,6 +9,7 @@ import pytest
 
 import pbs_agent.pbsconfig
 import pbs_agent.tasklog
+from lab.pbs_tasks import make_upid, systemd_escape
 from pbs_agent.errors import FormatError
 from pbs_agent.tasklog import (
     namespace_of,
@@ -18,8 +19,6 @@ from pbs_agent.tasklog import (
     parse_upid,
     systemd_unescape,
 )
-
-from .pbstasks import make_upid, systemd_escape
 
 LOGS = Path(__file__).parent / "fixtures" / "tasklogs"
 

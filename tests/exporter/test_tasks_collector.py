@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from lab.pbs_tasks import Archive, Task, TaskTree, backup_lines, make_upid, rotate
+from lab.pbs_tree import BIG_PSTART, CT101_CATALOG, CT101_ROOT, DAY, T0, VM100_DISK
 from pbs_agent.collectors.tasks import STATE_FILE, TasksCollector
 from pbs_agent.errors import SourceError
 from pbs_agent.exporter.base import CollectContext, Settings
 
 from .conftest import collect, value
-from .pbstasks import Archive, Task, TaskTree, backup_lines, make_upid, rotate
-from .scenario import BIG_PSTART, CT101_CATALOG, CT101_ROOT, DAY, T0, VM100_DISK
 
 VM100 = {"datastore": "store1", "namespace": "", "backup_type": "vm", "backup_id": "100"}
 CT101 = {"datastore": "store1", "namespace": "prod/web", "backup_type": "ct", "backup_id": "101"}

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from lab.credentials import bcrypt_hash
 from pbs_agent.collectors.tasks import TasksCollector
 from pbs_agent.errors import ConfigError
 from pbs_agent.exporter.base import Settings
 from pbs_agent.exporter.runner import Runner
 from pbs_agent.exporter.server import ExporterServer, parse_listen_address
 from pbs_agent.exporter.webconfig import load_web_config, parse_web_config
-
-from .conftest import bcrypt_hash
 
 
 def web_yaml(cert: Path, key: Path, extra: str = "", users: str = "") -> str:
@@ -170,7 +169,7 @@ def test_listen_addresses() -> None:
 
 
 def test_client_certificates_required(settings: Settings, tls_files, tmp_path: Path) -> None:
-    from .conftest import make_cert
+    from lab.credentials import make_cert
 
     client_dir = tmp_path / "client"
     client_dir.mkdir()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .pbstasks import Archive, Task, TaskTree, backup_lines, gc_lines, make_upid
+from lab.pbs_tasks import Archive, Task, TaskTree, backup_lines, gc_lines, make_upid
 
 T0 = 1717560000  # 2024-06-05T04:00:00Z
 DAY = 86400
