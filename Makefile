@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 DEMO_DIR ?= .cache/demo-datastore
 
-.PHONY: bootstrap demo demo-local test test-vm lint bench
+.PHONY: bootstrap demo demo-local test test-vm lint bench monitoring
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,10 @@ demo: bootstrap
 demo-local: bootstrap
 	$(VENV)/pbs-agent demo $(DEMO_DIR) --force
 	$(VENV)/pbs-agent report $(DEMO_DIR) --state-dir .cache/demo-state
+
+## Rebuild monitoring/rules and monitoring/grafana from the jsonnet mixin in monitoring/mixin.
+monitoring: bootstrap
+	$(VENV)/python scripts/build_monitoring.py
 
 lint: bootstrap
 	$(VENV)/ruff check .

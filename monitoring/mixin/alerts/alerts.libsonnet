@@ -1,0 +1,6 @@
+// All alert groups; one file per concern. Thresholds come from config.libsonnet.
+(import 'backups.libsonnet') +
+(import 'datastore.libsonnet') +
+(import 'jobs.libsonnet') +
+(import 'hardware.libsonnet') +
+(import 'agent.libsonnet')

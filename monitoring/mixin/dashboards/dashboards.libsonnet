@@ -1,0 +1,2 @@
+// Grafana dashboards of the mixin, keyed by output file name.
+import 'pbs-fleet.libsonnet'
