@@ -49,14 +49,15 @@ from lab.pbs_tasks import (  # noqa: E402
     gc_lines,
     make_upid,
 )
+from pbs_agent.collectors.base import CollectContext  # noqa: E402
 from pbs_agent.collectors.dedup import DedupCollector  # noqa: E402
 from pbs_agent.collectors.jobs import JobsCollector  # noqa: E402
 from pbs_agent.collectors.tasks import TasksCollector  # noqa: E402
 from pbs_agent.demo import build_demo  # noqa: E402
-from pbs_agent.exporter.base import CollectContext, Settings  # noqa: E402
 from pbs_agent.exporter.runner import SWITCH_INTERVAL, Runner  # noqa: E402
 from pbs_agent.exporter.server import ExporterServer  # noqa: E402
 from pbs_agent.exporter.webconfig import parse_web_config  # noqa: E402
+from pbs_agent.host import Settings  # noqa: E402
 
 MARKER = ".bench-params.json"
 CLIENT = r"""

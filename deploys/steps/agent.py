@@ -14,7 +14,7 @@ from pyinfra.operations.util import any_changed
 from deploys import schema, templates
 from deploys.agent_package import AGENT_SOURCE, build_tarball
 from deploys.operations.agent import agent_tree, secret_file
-from pbs_agent.exporter.base import DEFAULT_LISTEN_ADDRESS
+from pbs_agent.exporter.options import DEFAULT_LISTEN_ADDRESS
 
 LIB_DIR = "/usr/lib/pbs-agent"
 CONFIG = "/etc/pbs-agent/config.toml"

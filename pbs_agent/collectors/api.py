@@ -26,8 +26,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from ..errors import SourceError, os_reason
-from ..exporter.base import CollectContext, Collector
-from ..tasklog import task_status
+from ..tasks.tasklog import task_status
+from .base import CollectContext, Collector
 
 TIMEOUT = 10.0
 LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})

@@ -1,9 +1,11 @@
 """The ``dedup`` collector: the dedup engine's report of each datastore, as metrics.
 
-Datastores come from ``--datastore NAME=PATH`` or ``<config-dir>/datastore.cfg`` (S3-backed
-stores are skipped: their local path is only a cache). The scans run in a child process
-(:mod:`.dedupscan`) so that scrapes never wait for them. Groups per datastore are capped at
-``max_groups`` by exclusive bytes; the rest are summed into one ``backup_id="__other__"``.
+Datastores come from the host's resolver (``--datastore NAME=PATH`` or ``datastore.cfg``);
+only local ones are scanned: S3-backed stores are skipped (their local path is only a cache,
+the chunks are in the bucket), so are removable stores whose device is not mounted. The scans
+run in a child process (:mod:`pbs_agent.engine.child`) so that scrapes never wait for them.
+Groups per datastore are capped at ``max_groups`` by exclusive bytes; the rest are summed into
+one ``backup_id="__other__"``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from ..engine.child import scan_in_child
 from ..errors import SourceError
-from ..exporter.base import CollectContext, Collector
-from ..pbsconfig import read_datastores
-from .dedupscan import scan_in_child
+from .base import CollectContext, Collector
 
 OTHER = "__other__"
 GROUP_LABELS = ["datastore", "namespace", "backup_type", "backup_id"]
@@ -113,11 +114,12 @@ class DatastoreFamilies:
 
 
 def configured_datastores(ctx: CollectContext) -> dict[str, Path]:
-    """``--datastore`` mappings, else the filesystem datastores of ``datastore.cfg``."""
-    if ctx.settings.datastores:
-        return {name: Path(p) for name, p in ctx.settings.datastores.items()}
-    return {d.name: d.path for d in read_datastores(ctx.settings.config_dir)
-            if d.backend_type == "filesystem"}
+    """The datastores to scan: the resolver's local ones (S3-backed and unmounted removable
+    stores are skipped); each broken datastore.cfg section counts as a parse error."""
+    stores = ctx.datastores()
+    for error in stores.errors:
+        ctx.parse_error(str(error))
+    return stores.local()
 
 
 def check_engine() -> None:

@@ -21,7 +21,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from ..errors import SourceError
-from ..exporter.base import CollectContext, Collector
 from ..hw.blockdev import controller_driver, controller_mode, sysfs_identity
 from ..hw.hwmon import disk_hwmon, read_temperature
 from ..hw.mounts import parse_mountinfo, read_mountinfo
@@ -29,11 +28,11 @@ from ..hw.smart import SmartReport, parse_smartctl_json
 from ..hw.topology import (
     DatastoreMount,
     Placement,
-    configured_datastores,
     datastore_mounts,
     placements,
 )
 from ..hw.zpool import Pool, parse_zpool_status
+from .base import CollectContext, Collector
 
 LABELS = ["datastore", "pool", "device"]
 INFO_LABELS = [*LABELS, "kernel_name", "model", "serial", "controller", "controller_mode"]
@@ -60,7 +59,10 @@ class HardwareCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
         settings = ctx.settings
-        stores = configured_datastores(settings.datastores, settings.config_dir)
+        datastores = ctx.datastores()
+        for error in datastores.errors:
+            ctx.parse_error(str(error))
+        stores = datastores.local()
         problems: list[str] = []
         mounts = parse_mountinfo(read_mountinfo(settings.procfs), problems)
         ds_mounts = datastore_mounts(stores, mounts)

@@ -20,10 +20,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from ..errors import FormatError, SourceError
-from ..exporter.base import CollectContext, Collector
-from ..tasklog import ArchiveLine, TaskLog, parse_archive_line, parse_task_log, parse_upid
-from .taskfiles import ArchiveReader
-from .taskstats import LOG_TYPES, TaskStats
+from ..tasks.archive import ArchiveReader
+from ..tasks.stats import LOG_TYPES, TaskStats
+from ..tasks.tasklog import ArchiveLine, TaskLog, parse_archive_line, parse_task_log, parse_upid
+from .base import CollectContext, Collector
 
 log = logging.getLogger(__name__)
 

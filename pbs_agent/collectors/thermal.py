@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from ..exporter.base import CollectContext, Collector
 from ..hw.ipmi import has_bmc, parse_sdr_temperatures
+from .base import CollectContext, Collector
 
 
 class ThermalCollector(Collector):

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from ..exporter.base import CollectContext, Collector
 from ..hw.zpool import Pool, parse_zpool_status
+from .base import CollectContext, Collector
 
 POOL_STATES = ("ONLINE", "DEGRADED", "FAULTED", "OFFLINE", "UNAVAIL", "REMOVED", "SUSPENDED")
 SCAN_KINDS = ("scrub", "resilver")

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 from ..doctor import CHECKS, Check, DoctorEnv, Endpoint, Verdict, run_checks, worst
-from ..exporter.options import add_source_arguments, settings_from_args
+from ..host import add_source_arguments, settings_from_args
 
 HELP = "check permissions, chunks, port 8007, ZFS, ECC, AES-NI, ARC, latency and GC health"
 _COLORS = {Verdict.OK: "\x1b[32m", Verdict.WARN: "\x1b[33m", Verdict.FAIL: "\x1b[31m"}

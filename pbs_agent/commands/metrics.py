@@ -13,15 +13,17 @@ import sys
 from pathlib import Path
 
 from ..errors import SourceError, os_reason
-from ..exporter.options import add_source_arguments, enabled_collectors, settings_from_args
+from ..exporter.options import add_collector_arguments, enabled_collectors
 from ..exporter.registry import create_collectors
 from ..exporter.runner import Runner
+from ..host import add_source_arguments, settings_from_args
 
 HELP = "collect once and print the metrics (or write them atomically with --output)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(parser)
+    add_collector_arguments(parser)
     parser.add_argument("--output", type=Path, default=None, metavar="FILE",
                         help="write to FILE atomically (textfile collector) instead of stdout")
 

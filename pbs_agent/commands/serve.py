@@ -9,16 +9,16 @@ import sys
 import threading
 
 from ..exporter.options import (
-    add_source_arguments,
+    add_collector_arguments,
     add_web_arguments,
     enabled_collectors,
-    settings_from_args,
     web_options,
 )
 from ..exporter.registry import create_collectors
 from ..exporter.runner import Runner
 from ..exporter.server import ExporterServer
 from ..exporter.webconfig import WebConfigSource
+from ..host import add_source_arguments, settings_from_args
 
 HELP = "run the Prometheus exporter (collectors refresh in the background)"
 log = logging.getLogger("pbs_agent.serve")
@@ -27,6 +27,7 @@ log = logging.getLogger("pbs_agent.serve")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_web_arguments(parser)
     add_source_arguments(parser)
+    add_collector_arguments(parser)
     parser.add_argument("--log.level", dest="log_level", default="info",
                         choices=["debug", "info", "warning", "error"], help="log verbosity")
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import certificate, chunks, gc, hardware, network, permissions, space, zfs
+from . import certificate, chunks, datastores, gc, hardware, network, permissions, space, zfs
 from .model import Check, DoctorEnv, Endpoint, Verdict, worst
 
 CHECKS: dict[str, Callable[[DoctorEnv], Check]] = {
+    datastores.ID: datastores.check,
     permissions.ID: permissions.check,
     chunks.ID: chunks.check,
     space.ID: space.check,

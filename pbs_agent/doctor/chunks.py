@@ -45,12 +45,23 @@ def _store(name: str, root: Path, env: DoctorEnv) -> tuple[Verdict, str, str]:
     return (Verdict.FAIL if vanished else Verdict.WARN), f"{name}: " + "; ".join(parts), fix
 
 
+def _s3_backed(env: DoctorEnv) -> set[str]:
+    found = env.datastore_config()
+    return set() if isinstance(found, PbsAgentError) else {
+        d.name for d in found if d.backend == "s3"}
+
+
 def check(env: DoctorEnv) -> Check:
     stores = env.datastores()
     if not stores:
         return Check(ID, Verdict.WARN, "no datastore configured", "pass --datastore NAME=PATH")
     verdict, evidence, fix = Verdict.OK, [], ""
+    s3 = _s3_backed(env)
     for name, root in stores.items():
+        if name in s3:  # the local path is a cache; the chunks are in the bucket
+            evidence.append(f"{name}: S3-backed, chunks are in the bucket (not scanned; "
+                            f"a verify job reads them)")
+            continue
         v, ev, fx = _store(name, Path(root), env)
         verdict = max(verdict, v)
         evidence.append(ev)

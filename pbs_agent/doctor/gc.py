@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..collectors.jobs import parse_job_state
 from ..errors import PbsAgentError
 from ..hw.mounts import read_mountinfo
 from ..pbsconfig import parse_section_config, property_string
-from ..tasklog import parse_archive_line, parse_upid
+from ..tasks.jobstate import parse_job_state
+from ..tasks.tasklog import parse_archive_line, parse_upid
 from .model import Check, DoctorEnv, Verdict
 
 ID = "gc-health"

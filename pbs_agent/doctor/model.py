@@ -6,10 +6,11 @@ import enum
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ..errors import ConfigError, PbsAgentError
-from ..exporter.base import CollectContext, Settings
+from ..host import Datastores, Host, Settings
 
 
 class Verdict(enum.IntEnum):
@@ -86,25 +87,26 @@ class DoctorEnv:
     latency_warn_ms: float = 10.0
     gc_max_age_days: float = 8.0
     now: float = field(default_factory=time.time)
-    _datastores: Mapping[str, Path] | None = None
 
-    @property
-    def ctx(self) -> CollectContext:
-        return CollectContext(self.settings)
+    @cached_property
+    def host(self) -> Host:
+        """The host looked at: tools (or their recorded outputs) and the datastore resolver."""
+        return Host(self.settings)
+
+    def datastore_config(self) -> Datastores | PbsAgentError:
+        """The resolver's answer, or why datastore.cfg could not be read (the
+        ``datastore-config`` check reports either)."""
+        try:
+            return self.host.datastores()
+        except PbsAgentError as exc:
+            return exc
 
     def datastores(self) -> Mapping[str, Path]:
-        """``--datastore`` flags, else the datastores of ``<config-dir>/datastore.cfg``."""
-        if self._datastores is None:
-            stores = dict(self.settings.datastores)
-            if not stores:
-                from ..pbsconfig import read_datastores
-
-                try:
-                    stores = {d.name: d.path for d in read_datastores(self.settings.config_dir)}
-                except PbsAgentError:
-                    stores = {}
-            self._datastores = stores
-        return self._datastores
+        """Name → directory of the datastores the checks look at: every store present here
+        (S3-backed ones by their local cache; removable ones only while mounted). Empty when
+        datastore.cfg cannot be read."""
+        found = self.datastore_config()
+        return {} if isinstance(found, PbsAgentError) else found.present()
 
     def read(self, path: Path) -> str | None:
         """A small text file's contents, or None if it does not exist / cannot be read."""

@@ -70,7 +70,7 @@ def firewall(env: DoctorEnv) -> tuple[Verdict, str]:
     if not sources:
         return Verdict.OK, "no sources configured (--pve-host/--source): firewall not evaluated"
     try:
-        ruleset = Ruleset(env.ctx.run_tool(["nft", "-j", "list", "ruleset"]))
+        ruleset = Ruleset(env.host.run_tool(["nft", "-j", "list", "ruleset"]))
     except PbsAgentError as exc:
         return Verdict.WARN, f"firewall not evaluated: {exc}"
     verdict, parts = Verdict.OK, []

@@ -62,7 +62,7 @@ def kernel_log(env: DoctorEnv) -> tuple[str, str]:
     """(source, text) of the kernel log: dmesg, else journalctl -k of this boot."""
     for argv in (["dmesg"], ["journalctl", "-k", "-b", "--no-pager", "-q"]):
         try:
-            return argv[0], env.ctx.run_tool(argv)
+            return argv[0], env.host.run_tool(argv)
         except SourceError:
             continue
     return "", ""
@@ -81,7 +81,7 @@ def trouble_lines(text: str, ids: set[str], pool: str) -> list[str]:
 
 def check_pool(env: DoctorEnv) -> Check:
     try:
-        text = env.ctx.run_tool(["zpool", "status", "-P", "-p"])
+        text = env.host.run_tool(["zpool", "status", "-P", "-p"])
     except SourceError as exc:
         return Check(ID_POOL, Verdict.OK, f"no ZFS pools ({exc})")
     pools = parse_zpool_status(text, [])
@@ -146,7 +146,7 @@ def check_module(env: DoctorEnv) -> Check:
     release = (env.read(env.settings.procfs / "sys" / "kernel" / "osrelease") or "").strip()
     loaded = module_loaded(env)
     try:
-        dkms = [e for e in parse_dkms_status(env.ctx.run_tool(["dkms", "status"]))
+        dkms = [e for e in parse_dkms_status(env.host.run_tool(["dkms", "status"]))
                 if e.module == "zfs"]
     except SourceError:
         dkms = []

@@ -10,7 +10,7 @@ import importlib
 import logging
 from functools import cache
 
-from .base import Collector
+from ..collectors.base import Collector
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ COLLECTORS: tuple[tuple[str, str], ...] = (
     ("pbs_agent.collectors.hardware", "HardwareCollector"),
     ("pbs_agent.collectors.zfs", "ZfsCollector"),
     ("pbs_agent.collectors.thermal", "ThermalCollector"),
-    ("pbs_agent.bench", "BenchCollector"),
+    ("pbs_agent.collectors.bench", "BenchCollector"),
 )
 
 

@@ -24,8 +24,9 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
 from .. import __version__
+from ..collectors.base import CollectContext, Collector
 from ..errors import PbsAgentError
-from .base import CollectContext, Collector, Settings
+from ..host import Settings
 
 log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.001

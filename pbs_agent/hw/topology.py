@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..pbsconfig import read_datastores
 from .blockdev import ByIdIndex, leaf_disks, name_of_devnum, name_of_devpath, whole_disk
 from .mounts import Mount, find_mount
 from .zpool import Pool
@@ -34,20 +33,15 @@ class DatastoreMount:
     mount: Mount
 
 
-def configured_datastores(settings_datastores: Mapping[str, Path],
-                          config_dir: Path) -> dict[str, str]:
-    """Datastores given on the command line, else the filesystem ones of ``datastore.cfg``."""
-    if settings_datastores:
-        return {name: str(path) for name, path in settings_datastores.items()}
-    return {d.name: str(d.path) for d in read_datastores(config_dir)
-            if d.backend_type == "filesystem"}
+def datastore_mounts(stores: Mapping[str, Path], mounts: list[Mount]) -> list[DatastoreMount]:
+    """The mount of each datastore path (datastores on no known mount are left out).
 
-
-def datastore_mounts(stores: Mapping[str, str], mounts: list[Mount]) -> list[DatastoreMount]:
-    """The mount of each datastore path (datastores on no known mount are left out)."""
+    *stores* are the host resolver's local datastores (``Datastores.local()``): S3-backed
+    stores (a local cache, not the data) and unmounted removable ones are not placed.
+    """
     found = []
     for name, path in sorted(stores.items()):
-        mount = find_mount(mounts, path)
+        mount = find_mount(mounts, str(path))
         if mount is not None:
             found.append(DatastoreMount(name, mount))
     return found

@@ -10,7 +10,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pbs_agent import bench
 from pbs_agent.cli import main
-from pbs_agent.exporter.base import CollectContext, Settings
+from pbs_agent.collectors import bench as bench_collector
+from pbs_agent.collectors.base import CollectContext
+from pbs_agent.host import Settings
 
 
 def test_sample_chunk_is_4mib_and_part_compressible() -> None:
@@ -65,8 +67,8 @@ def test_collector_exports_once(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(seconds)
         return real(0.01, chunk=bench.sample_chunk(128 * 1024))
 
-    monkeypatch.setattr(bench, "run_benchmark", counting)
-    collector = bench.BenchCollector()
+    monkeypatch.setattr(bench_collector, "run_benchmark", counting)
+    collector = bench_collector.BenchCollector()
     assert collector.name == "bench" and collector.interval >= 86400
     ctx = CollectContext(Settings())
     first = {m.name: m for m in collector.collect(ctx)}

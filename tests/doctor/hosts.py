@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from pbs_agent.doctor import DoctorEnv
-from pbs_agent.exporter.base import Settings
+from pbs_agent.host import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

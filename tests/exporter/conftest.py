@@ -8,7 +8,8 @@ import pytest
 
 from lab.credentials import make_cert
 from lab.pbs_tree import build_tree
-from pbs_agent.exporter.base import CollectContext, Settings
+from pbs_agent.collectors.base import CollectContext
+from pbs_agent.host import Settings
 
 
 @pytest.fixture

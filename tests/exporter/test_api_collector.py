@@ -11,8 +11,8 @@ import pytest
 
 from pbs_agent.collectors.api import ApiCollector, normalize_fingerprint, read_token
 from pbs_agent.errors import SourceError
-from pbs_agent.exporter.base import Settings
 from pbs_agent.exporter.runner import Runner
+from pbs_agent.host import Settings
 
 from .conftest import collect, value
 from .pbs_api_simulator import ANSWERS, NOW, SECRET, TOKEN_ID, SimulatedPbsApi

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from lab.pbs_tree import build_tree
+from pbs_agent.collectors.base import CollectContext
 from pbs_agent.collectors.dedup import OTHER, DedupCollector, cap_groups, configured_datastores
 from pbs_agent.demo import build_demo
 from pbs_agent.engine import scan_datastore
 from pbs_agent.errors import SourceError
-from pbs_agent.exporter.base import CollectContext, Settings
+from pbs_agent.host import Settings
 
 from .conftest import collect, value
 
@@ -91,5 +92,15 @@ def test_one_bad_datastore_keeps_the_others(demo: Path, tmp_path: Path) -> None:
 
 def test_datastores_from_cfg_skip_s3(tmp_path: Path) -> None:
     tree = build_tree(tmp_path / "host")
-    stores = configured_datastores(CollectContext(Settings(config_dir=tree["etc"])))
+    proc = tmp_path / "proc"
+    (proc / "1").mkdir(parents=True)
+    root = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+    (proc / "1" / "mountinfo").write_text(root)
+    settings = Settings(config_dir=tree["etc"], procfs=proc)
+    # the removable usb1 is scanned only while its device is mounted under /mnt/datastore/usb1
+    assert sorted(configured_datastores(CollectContext(settings))) == ["store1", "store2"]
+    (proc / "1" / "mountinfo").write_text(
+        root + "40 22 8:33 / /mnt/datastore/usb1 rw,relatime - ext4 /dev/sdc1 rw\n")
+    stores = configured_datastores(CollectContext(settings))
     assert sorted(stores) == ["store1", "store2", "usb1"]
+    assert stores["usb1"] == Path("/mnt/datastore/usb1/usb1-data")

@@ -8,10 +8,11 @@ import pytest
 
 from lab.pbs_tasks import make_upid
 from lab.pbs_tree import DATASTORE_CFG, DAY, T0
-from pbs_agent.collectors.jobs import JobsCollector, parse_job_state, split_job_name
+from pbs_agent.collectors.jobs import JobsCollector
 from pbs_agent.errors import ConfigError, FormatError, SourceError
-from pbs_agent.exporter.base import Settings
-from pbs_agent.pbsconfig import datastores_from_text, parse_section_config, read_datastores
+from pbs_agent.host import DatastoreConfigError, Settings, datastores_from_text, resolve_datastores
+from pbs_agent.pbsconfig import parse_section_config
+from pbs_agent.tasks.jobstate import parse_job_state, split_job_name
 
 from .conftest import collect, value
 
@@ -78,7 +79,7 @@ def test_datastore_cfg() -> None:
     stores = {d.name: d for d in datastores_from_text(DATASTORE_CFG)}
     assert stores["store1"].path == Path("/mnt/datastore/store1")
     assert stores["store2"].maintenance == "read-only"
-    assert stores["s3cache"].backend_type == "s3"
+    assert stores["s3cache"].backend == "s3"
     assert stores["usb1"].path == Path("/mnt/datastore/usb1/usb1-data")
 
 
@@ -88,8 +89,9 @@ def test_datastore_cfg() -> None:
     ("datastore: s\n\tcomment no path\n", "has no path"),
 ])
 def test_bad_section_config(text: str, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
-        datastores_from_text(text)
+    errors = datastores_from_text(text).errors
+    assert len(errors) == 1 and isinstance(errors[0], DatastoreConfigError)
+    assert isinstance(errors[0], ConfigError) and match in str(errors[0])
 
 
 def test_section_config_other_types_and_comments() -> None:
@@ -100,4 +102,4 @@ def test_section_config_other_types_and_comments() -> None:
 
 def test_read_datastores_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"datastore\.cfg"):
-        read_datastores(tmp_path)
+        resolve_datastores(Settings(config_dir=tmp_path))

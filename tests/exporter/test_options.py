@@ -1,4 +1,4 @@
-"""Shared flags and the TOML config file (pbs_agent.exporter.options)."""
+"""Shared flags and the TOML config file (pbs_agent.host, pbs_agent.exporter.options)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,22 @@ from pathlib import Path
 import pytest
 
 from pbs_agent.errors import ConfigError
-from pbs_agent.exporter.base import DEFAULT_LISTEN_ADDRESS, Settings
 from pbs_agent.exporter.options import (
-    add_source_arguments,
+    DEFAULT_LISTEN_ADDRESS,
+    add_collector_arguments,
     add_web_arguments,
     enabled_collectors,
-    settings_from_args,
     web_options,
 )
 from pbs_agent.exporter.registry import available_collectors
+from pbs_agent.host import Settings, add_source_arguments, settings_from_args
 
 
 def parse(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
     add_web_arguments(p)
     add_source_arguments(p)
+    add_collector_arguments(p)
     return p.parse_args(argv)
 
 
@@ -65,6 +66,8 @@ def test_config_file_and_precedence(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "match"), [
     ("pbs.log-dirr = '/x'\n", "unknown setting 'pbs.log-dirr'"),
     ("collector.dedup = 'yes'\n", "must be true or false"),
+    ("collector.nosuch = true\n", "unknown setting 'collector.nosuch'"),
+    ("web.listen-adress = ':1'\n", "unknown setting 'web.listen-adress'"),
     ("this is = not toml\n", "not valid TOML"),
     ("dedup.max-groups = 0\n", "positive integer"),
     ("thermal.inlet-band = '30:20'\n", "low must be below high"),
@@ -72,8 +75,20 @@ def test_config_file_and_precedence(tmp_path: Path) -> None:
 def test_bad_config_files(tmp_path: Path, text: str, match: str) -> None:
     cfg = tmp_path / "agent.toml"
     cfg.write_text(text)
-    with pytest.raises(ConfigError, match=match):
-        settings_from_args(parse("--config", str(cfg)))
+    args = parse("--config", str(cfg))
+    with pytest.raises(ConfigError, match=match):  # what serve and metrics read
+        settings_from_args(args)
+        enabled_collectors(args)
+        web_options(args)
+
+
+def test_other_commands_leave_the_exporter_keys_alone(tmp_path: Path) -> None:
+    """doctor shares the config file: web.* and collector.* keys are the exporter's."""
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text("collector.dedup = false\nweb.listen-address = ':1'\npbs.log-dir = '/l'\n")
+    p = argparse.ArgumentParser()
+    add_source_arguments(p)
+    assert settings_from_args(p.parse_args(["--config", str(cfg)])).log_dir == Path("/l")
 
 
 def test_bad_flags() -> None:
@@ -97,6 +112,7 @@ def test_collector_switches() -> None:
 def test_token_is_never_a_flag_value() -> None:
     p = argparse.ArgumentParser()
     add_source_arguments(p)
+    add_collector_arguments(p)
     flags = {a for action in p._actions for a in action.option_strings}
     assert "--pbs.api-token-file" in flags
     assert not any(f.endswith(("api-token", "token-secret", "password")) for f in flags)

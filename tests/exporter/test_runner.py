@@ -10,11 +10,12 @@ from pathlib import Path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from pbs_agent.collectors.base import CollectContext, Collector
 from pbs_agent.collectors.jobs import JobsCollector
 from pbs_agent.collectors.tasks import TasksCollector
 from pbs_agent.errors import SourceError
-from pbs_agent.exporter.base import CollectContext, Collector, Settings
 from pbs_agent.exporter.runner import Runner
+from pbs_agent.host import Settings
 
 
 class Gate(Collector):

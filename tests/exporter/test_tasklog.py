@@ -1,4 +1,4 @@
-"""UPIDs, archive lines, HumanByte sizes and task-log summaries (pbs_agent.tasklog)."""
+"""UPIDs, archive lines, HumanByte sizes and task-log summaries (pbs_agent.tasks.tasklog)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 import pbs_agent.pbsconfig
-import pbs_agent.tasklog
+import pbs_agent.tasks.tasklog
 from lab.pbs_tasks import make_upid, systemd_escape
 from pbs_agent.errors import FormatError
-from pbs_agent.tasklog import (
+from pbs_agent.tasks.tasklog import (
     namespace_of,
     parse_archive_line,
     parse_human_bytes,
@@ -24,7 +24,7 @@ LOGS = Path(__file__).parent / "fixtures" / "tasklogs"
 
 
 def test_doctests() -> None:
-    for mod in (pbs_agent.tasklog, pbs_agent.pbsconfig):
+    for mod in (pbs_agent.tasks.tasklog, pbs_agent.pbsconfig):
         result = doctest.testmod(mod)
         assert result.attempted > 0 and result.failed == 0
 
@@ -153,6 +153,6 @@ def test_malformed_lines_are_counted_not_fatal() -> None:
     ("2024-06-05 10:00:00: no T", None), ("TASK OK", None), ("", None),
 ])
 def test_message_of(line: str, message: str | None) -> None:
-    from pbs_agent.tasklog import message_of
+    from pbs_agent.tasks.tasklog import message_of
 
     assert message_of(line) == message

@@ -10,9 +10,10 @@ import pytest
 
 from lab.pbs_tasks import Archive, Task, TaskTree, backup_lines, make_upid, rotate
 from lab.pbs_tree import BIG_PSTART, CT101_CATALOG, CT101_ROOT, DAY, T0, VM100_DISK
+from pbs_agent.collectors.base import CollectContext
 from pbs_agent.collectors.tasks import STATE_FILE, TasksCollector
 from pbs_agent.errors import SourceError
-from pbs_agent.exporter.base import CollectContext, Settings
+from pbs_agent.host import Settings
 
 from .conftest import collect, value
 

@@ -14,10 +14,10 @@ import pytest
 from lab.credentials import bcrypt_hash
 from pbs_agent.collectors.tasks import TasksCollector
 from pbs_agent.errors import ConfigError
-from pbs_agent.exporter.base import Settings
 from pbs_agent.exporter.runner import Runner
 from pbs_agent.exporter.server import ExporterServer, parse_listen_address
 from pbs_agent.exporter.webconfig import load_web_config, parse_web_config
+from pbs_agent.host import Settings
 
 
 def web_yaml(cert: Path, key: Path, extra: str = "", users: str = "") -> str:

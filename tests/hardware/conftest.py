@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
-from pbs_agent.exporter.base import Settings
+from pbs_agent.host import Settings
 
 from .hosttree import build_host
 

@@ -17,7 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pbs_agent.exporter.base import Settings
+from pbs_agent.host import Settings
 
 from .ttar import extract
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pbs_agent.collectors.base import CollectContext
 from pbs_agent.collectors.hardware import HardwareCollector
 from pbs_agent.collectors.thermal import ThermalCollector
 from pbs_agent.collectors.zfs import ZfsCollector
-from pbs_agent.exporter.base import CollectContext, Settings
+from pbs_agent.host import Settings
 
 from .conftest import assert_golden, exposition
 from .hosttree import set_tools

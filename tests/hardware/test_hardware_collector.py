@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 
+from pbs_agent.collectors.base import CollectContext
 from pbs_agent.collectors.hardware import HardwareCollector
 from pbs_agent.errors import SourceError
-from pbs_agent.exporter.base import CollectContext, Settings
+from pbs_agent.host import Settings
 
 from .hosttree import FIXTURES
 

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from pbs_agent.exporter.base import Settings
 from pbs_agent.exporter.registry import available_collectors, create_collectors
 from pbs_agent.exporter.runner import Runner
+from pbs_agent.host import Settings
 
 NAMES = ["hardware", "zfs", "thermal"]
 

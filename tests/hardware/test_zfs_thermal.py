@@ -7,10 +7,11 @@ import shutil
 
 import pytest
 
+from pbs_agent.collectors.base import CollectContext
 from pbs_agent.collectors.thermal import ThermalCollector
 from pbs_agent.collectors.zfs import ZfsCollector
 from pbs_agent.errors import SourceError
-from pbs_agent.exporter.base import CollectContext, Settings
+from pbs_agent.host import Settings
 
 from .hosttree import set_tools
 

@@ -4,7 +4,7 @@ A scan is CPU-bound Python and numpy; in the exporter's own process it would hol
 delay every scrape by milliseconds per socket operation. The child prints one JSON object:
 ``{"reports": {name: report}, "failures": {name: {"path", "reason"}}}``.
 
-    python3 -m pbs_agent.collectors.dedupscan STATE_DIR NAME=PATH [NAME=PATH ...]
+    python3 -m pbs_agent.engine.child STATE_DIR NAME=PATH [NAME=PATH ...]
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PbsAgentError, SourceError
+from .scan import scan_datastore
 
 
 def scan_all(stores: dict[str, Path], state_dir: Path) -> dict[str, Any]:
     """Scan every datastore; a failing one is recorded, the others still scanned."""
-    from ..engine import scan_datastore
-
     reports, failures = {}, {}
     for name, path in stores.items():
         try:

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from ..tasklog import ArchiveLine, TaskLog
+from .tasklog import ArchiveLine, TaskLog
 
 SEP = "\x1f"
 BACKUP_LABELS = ["datastore", "namespace", "backup_type", "backup_id"]
