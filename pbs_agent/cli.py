@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "measure SHA-256, zstd, AES-256-GCM and verify speed on 4 MiB chunks"),
     "estimate": ("pbs_agent.commands.estimate",
                  "estimate PBS's unique, compressed and deduplicated size of images or dirs"),
+    "prune-plan": ("pbs_agent.commands.prune_plan",
+                   "what the next prune keeps and removes per group (CLI options or the jobs)"),
 }
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .assurance.prune import KeepOptions
 from .errors import ConfigError, SourceError, os_reason
 from .hw.mounts import parse_mountinfo, read_mountinfo
 from .pbsconfig import parse_section_config, property_string
@@ -216,6 +217,114 @@ def resolve_datastores(settings: Settings) -> Datastores:
     return Datastores(stores, found.errors)
 
 
+# --- prune jobs ---------------------------------------------------------------------------
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def parse_bool(value: str, what: str) -> bool:
+    """proxmox-schema's boolean words (``1/true/yes/on``, ``0/false/no/off``, any case)."""
+    v = value.strip().lower()
+    if v in _TRUE or v in _FALSE:
+        return v in _TRUE
+    raise ConfigError(f"{what}: {value!r} is not a boolean")
+
+
+@dataclass(frozen=True)
+class PruneJob:
+    """A section of ``prune.cfg`` (PBS ``PruneJobConfig``): ``ns`` "" is the root namespace,
+    ``max_depth`` None is full depth (``MAX_NAMESPACE_DEPTH``)."""
+
+    id: str
+    store: str
+    keep: KeepOptions
+    schedule: str = ""
+    ns: str = ""
+    max_depth: int | None = None
+    disable: bool = False
+
+    def covers(self, namespace: str) -> bool:
+        """Whether the job prunes groups of *namespace* (its own and, within max-depth, below).
+        (``formats`` pulls numpy: its constants are imported where they are used.)
+
+        >>> job = PruneJob("j", "s", KeepOptions(daily=7), ns="a", max_depth=1)
+        >>> [job.covers(n) for n in ("a", "a/b", "a/b/c", "ab", "")]
+        [True, True, False, False, False]
+        """
+        from .formats import MAX_NAMESPACE_DEPTH
+
+        if self.ns and namespace != self.ns and not namespace.startswith(self.ns + "/"):
+            return False
+        depth = namespace.count("/") + 1 if namespace else 0
+        base = self.ns.count("/") + 1 if self.ns else 0
+        return depth - base <= (MAX_NAMESPACE_DEPTH if self.max_depth is None else self.max_depth)
+
+    def where(self) -> str:
+        """``namespace 'a', depth 1`` / ``root namespace, full depth``."""
+        from .formats import MAX_NAMESPACE_DEPTH
+
+        ns = f"namespace '{self.ns}'" if self.ns else "root namespace"
+        if self.max_depth is None or self.max_depth >= MAX_NAMESPACE_DEPTH:
+            return f"{ns}, full depth"
+        return f"{ns}, depth {self.max_depth}" if self.max_depth else f"{ns} only"
+
+
+def _prune_job(sec_id: str, props: Mapping[str, str], file: str) -> PruneJob:
+    from .formats import MAX_NAMESPACE_DEPTH, SAFE_ID_RE
+
+    where = f"{file}: prune job {sec_id!r}"
+    store = props.get("store", "")
+    if not store:
+        raise ConfigError(f"{where} has no store")
+    depth = props.get("max-depth")
+    if depth is not None and not (depth.isdigit() and int(depth) <= MAX_NAMESPACE_DEPTH):
+        raise ConfigError(f"{where}: max-depth {depth!r} is not 0..{MAX_NAMESPACE_DEPTH}")
+    ns = props.get("ns", "").strip("/")
+    if ns and not all(SAFE_ID_RE.match(p) for p in ns.split("/")):
+        raise ConfigError(f"{where}: ns {ns!r} is not a namespace")
+    return PruneJob(
+        sec_id, store, KeepOptions.from_props(props, where), props.get("schedule", ""),
+        ns, int(depth) if depth is not None else None,
+        parse_bool(props.get("disable", "0"), f"{where}: disable"))
+
+
+def prune_jobs_from_text(text: str, name: str = "prune.cfg"
+                         ) -> tuple[list[PruneJob], list[ConfigError]]:
+    """The ``prune`` sections of a ``prune.cfg`` text; a broken job or line is an error, the
+    other jobs are still returned.
+
+    >>> jobs, errs = prune_jobs_from_text("prune: p1\\n\\tstore s\\n\\tkeep-daily 7\\n"
+    ...                                   "prune: p2\\n\\tstore s\\n\\tkeep-daily x\\n")
+    >>> [j.id for j in jobs], [str(e) for e in errs]
+    (['p1'], ["prune.cfg: prune job 'p2': keep-daily 'x' is not a count >= 0"])
+    """
+    errors: list[ConfigError] = []
+    jobs = []
+    for sec in parse_section_config(text, name, errors):
+        if sec.type != "prune":
+            continue
+        try:
+            jobs.append(_prune_job(sec.id, sec.props, name))
+        except ConfigError as exc:
+            errors.append(exc)
+    return jobs, errors
+
+
+def read_prune_jobs(config_dir: Path) -> tuple[list[PruneJob], list[ConfigError]]:
+    """Prune jobs from ``<config_dir>/prune.cfg``; an absent file is no jobs (as in PBS),
+    an unreadable one a SourceError."""
+    path = config_dir / "prune.cfg"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return [], []
+    except OSError as exc:
+        raise SourceError(str(path), os_reason(exc)) from None
+    except UnicodeDecodeError:
+        raise SourceError(str(path), "not UTF-8 text") from None
+    return prune_jobs_from_text(text, str(path))
+
+
 # --- the host -----------------------------------------------------------------------------
 
 
@@ -231,6 +340,10 @@ class Host:
         if self._datastores is None:
             self._datastores = resolve_datastores(self.settings)
         return self._datastores
+
+    def prune_jobs(self) -> tuple[list[PruneJob], list[ConfigError]]:
+        """:func:`read_prune_jobs` of the config directory (jobs, broken sections)."""
+        return read_prune_jobs(self.settings.config_dir)
 
     def run_tool(self, argv: Sequence[str], timeout: float = 20.0) -> str:
         """Run a read-only tool and return stdout; SourceError if it is missing or fails.

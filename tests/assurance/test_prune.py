@@ -265,6 +265,8 @@ def test_invariants(snaps: list[SnapshotInfo], opts: KeepOptions) -> None:
 def test_doctests() -> None:
     import doctest
 
+    from pbs_agent import host
     from pbs_agent.assurance import prune
 
-    assert doctest.testmod(prune).failed == 0
+    for mod in (prune, host):
+        assert doctest.testmod(mod).failed == 0, mod.__name__
