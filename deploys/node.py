@@ -5,16 +5,16 @@ from __future__ import annotations
 from pyinfra import host
 
 from deploys import schema
+from deploys.agent.steps import agent_step, listen_port
+from deploys.apt.steps import apt_step
+from deploys.config_backup.steps import config_backup_step
+from deploys.nftables.steps import nftables_step
 from deploys.pbs.report import hardening_report
 from deploys.pbs.steps import pbs_config_step
-from deploys.steps.agent import agent_step, listen_port
-from deploys.steps.apt import apt_step
-from deploys.steps.config_backup import config_backup_step
-from deploys.steps.nftables import nftables_step
-from deploys.steps.preflight import preflight
-from deploys.steps.ssh import ssh_step
-from deploys.steps.sysctl import sysctl_step
-from deploys.steps.zfs import zfs_step
+from deploys.preflight.steps import preflight
+from deploys.ssh.steps import ssh_step
+from deploys.sysctl.steps import sysctl_step
+from deploys.zfs.steps import zfs_step
 
 #: Inventory groups whose hosts become PBS nodes (other hosts are left alone).
 PBS_GROUPS = ("pbs", "pbs_offsite")

@@ -25,10 +25,6 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import DeployError
 
 _MISSING: Any = object()
-#: Packages whose modules are imported by :func:`load_all` so that their keys are registered.
-STEP_PACKAGES = ("deploys.steps", "deploys.pbs", "deploys.pve")
-#: Modules outside those packages that declare keys.
-STEP_MODULES = ("deploys.pve_link",)
 #: Data keys that belong to pyinfra itself or to inventory bookkeeping, not to our steps.
 _PYINFRA_KEYS = frozenset({"fake_responses", "fake_delay", "fake_delay_jitter"})
 
@@ -75,22 +71,15 @@ def register(owner: str, keys: Mapping[str, Key]) -> dict[str, Key]:
 
 
 def load_all() -> dict[str, Key]:
-    """Import every step module (ours and the PBS configuration's) so all keys are known."""
-    for package_name in STEP_PACKAGES:
-        try:
-            package = importlib.import_module(package_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != package_name:
-                raise
+    """Import every module of every concern package (``deploys.apt``, ``deploys.pbs``, …) so
+    all keys are known. The entry-point files at the top of ``deploys/`` are not imported."""
+    root = importlib.import_module("deploys")
+    for concern in pkgutil.iter_modules(root.__path__, "deploys."):
+        if not concern.ispkg:
             continue
-        for info in pkgutil.iter_modules(package.__path__, package_name + "."):
+        package = importlib.import_module(concern.name)
+        for info in pkgutil.iter_modules(package.__path__, concern.name + "."):
             importlib.import_module(info.name)
-    for module_name in STEP_MODULES:
-        try:
-            importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
     return REGISTRY
 
 

@@ -21,7 +21,7 @@ from pyinfra.api import StringCommand, deploy, operation
 
 from deploys import schema
 from deploys.connection import privileges
-from deploys.facts.host import HostSurvey
+from deploys.host_facts import HostSurvey
 from deploys.pbs import tls
 from deploys.pbs.facts import DatastorePaths, PbsCertFingerprint, PbsList
 

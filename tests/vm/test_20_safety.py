@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploys.steps.sysctl import DROPIN as SYSCTL_DROPIN
+from deploys.sysctl.steps import DROPIN as SYSCTL_DROPIN
 from lab.vm import Machine, Shell
 from lab.vm.deploy import prepare_pbs, run_deploy
 from tests.vm.disks import (

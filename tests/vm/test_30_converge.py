@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deploys.steps.sysctl import DEFAULT_SYSCTL
+from deploys.sysctl.steps import DEFAULT_SYSCTL
 from lab.sandbox.pyinfra_run import PyinfraResult
 from lab.vm import Machine, Shell
 from lab.vm.deploy import prepare_pbs, run_deploy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploys.steps.sysctl import DEFAULT_SYSCTL
+from deploys.sysctl.steps import DEFAULT_SYSCTL
 from lab.vm import Machine
 from lab.vm.deploy import run_deploy
 from tests.vm.records import TIMINGS

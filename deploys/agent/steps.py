@@ -1,0 +1,143 @@
+"""Agent: pbs_agent shipped from the controller, its config, user, hardened unit; node_exporter."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import HiddenValue, deploy
+from pyinfra.operations import files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from deploys import schema, templates
+from deploys.agent.operations import agent_tree, secret_file
+from deploys.agent.package import AGENT_SOURCE, build_tarball
+from pbs_agent.exporter.options import DEFAULT_LISTEN_ADDRESS
+
+LIB_DIR = "/usr/lib/pbs-agent"
+CONFIG = "/etc/pbs-agent/config.toml"
+TOKEN_FILE = "/etc/pbs-agent/api-token"
+UNIT = "/etc/systemd/system/pbs-agent.service"
+USER = "pbs-agent"
+#: Third-party module the agent imports -> the Debian package that provides it.
+AGENT_MODULE_PACKAGES = {
+    "zstandard": "python3-zstandard", "prometheus_client": "python3-prometheus-client",
+    "cryptography": "python3-cryptography", "numpy": "python3-numpy",
+    "bcrypt": "python3-bcrypt", "yaml": "python3-yaml",
+}
+#: Debian packages the agent needs (it runs on Debian's python3, never with PyPI packages).
+AGENT_PACKAGES = ["python3", *AGENT_MODULE_PACKAGES.values()]
+NODE_EXPORTER_ARGS = [
+    "--collector.textfile.directory=/var/lib/prometheus/node-exporter",
+    "--collector.filesystem.mount-points-exclude=^/(dev|proc|run|sys|var/lib/docker/.+)($|/)",
+    "--no-collector.infiniband", "--no-collector.nfs", "--no-collector.nfsd",
+    "--no-collector.fibrechannel", "--no-collector.tapestats", "--no-collector.btrfs",
+    "--no-collector.xfs", "--no-collector.ipvs", "--no-collector.wifi",
+]
+
+
+def _settings_ok(settings: dict[str, Any]) -> str | None:
+    for key, val in settings.items():
+        if not re.fullmatch(r"[a-z0-9_.-]+", str(key)):
+            return f"setting name {key!r} is not a pbs-agent flag name (e.g. 'pbs.log-dir')"
+        if not isinstance(val, (str, int, float, bool)):
+            return f"setting {key!r}: value must be str, int, float or bool"
+    return None
+
+
+KEYS = schema.register(__name__, {
+    "agent_enabled": schema.Key(bool, default=True,
+                                doc="Install pbs-agent and run `pbs-agent serve`."),
+    "agent_source_dir": schema.Key(
+        (str, type(None)), default=None,
+        doc="Controller directory of the `pbs_agent` package to ship (e.g. a pinned release "
+            "checkout). Default: the `pbs_agent/` next to these deploys."),
+    "agent_settings": schema.Key(
+        dict, default={}, check=_settings_ok,
+        doc="pbs-agent config-file keys (flag names without dashes, e.g. "
+            "`{'web.listen-address': ':9797', 'collector.api': True}`), written to " + CONFIG
+            + ". The listen port also opens the firewall for Prometheus hosts."),
+    "agent_datastores": schema.Key(
+        (dict, type(None)), default=None, item=str,
+        doc="Datastore name → path for the agent (read-only in its unit). Default: every "
+            "datastore of `zfs_pools` at /mnt/datastore/<name>."),
+    "agent_api_token": schema.Key(
+        (str, HiddenValue, type(None)), default=None,
+        doc="SECRET. PBS API token secret for the agent's `api` collector, written to "
+            + TOKEN_FILE + " (0640 root:pbs-agent) and never printed; load it from the "
+            "environment or a vault in group_data, wrapped in pyinfra's HiddenValue."),
+    "node_exporter_args": schema.Key(list, default=NODE_EXPORTER_ARGS, item=str,
+                                     doc="Flags for prometheus-node-exporter."),
+})
+
+
+def listen_port(settings: dict[str, Any]) -> int:
+    """TCP port of the agent's exporter (``web.listen-address``, default :9797)."""
+    address = str(settings.get("web.listen-address", DEFAULT_LISTEN_ADDRESS))
+    return int(address.rsplit(":", 1)[1])
+
+
+def datastores(explicit: dict[str, str] | None, pools: list[dict[str, Any]]) -> dict[str, str]:
+    """The agent's datastores: explicit mapping, else those of the ZFS pools."""
+    if explicit is not None:
+        return dict(explicit)
+    return {s: f"/mnt/datastore/{s}" for p in pools for s in p.get("datastores", [])}
+
+
+def serve_available(source: Path = AGENT_SOURCE) -> bool:
+    """Does this checkout's agent have ``pbs-agent serve``? (Unit stays disabled if not.)"""
+    return (source / "commands" / "serve.py").is_file()
+
+
+@deploy("Agent")
+def agent_step() -> None:
+    """pbs_agent tree + wrapper + config + user + unit; node_exporter flags and service."""
+    settings = dict(schema.value(host, "agent_settings"))
+    token = schema.value(host, "agent_api_token")
+    if token is not None:
+        settings.setdefault("pbs.api-token-file", TOKEN_FILE)
+    stores = datastores(schema.value(host, "agent_datastores"), schema.value(host, "zfs_pools"))
+    _node_exporter(schema.value(host, "node_exporter_args"))
+    if not schema.value(host, "agent_enabled"):
+        return
+    source = schema.value(host, "agent_source_dir")
+    tarball, digest = build_tarball(Path(source) if source else AGENT_SOURCE)
+    agent_tree(name="pbs_agent package (shipped from the controller)", tarball=str(tarball),
+               digest=digest, dest=LIB_DIR)
+    files.put(name="/usr/bin/pbs-agent wrapper", dest="/usr/bin/pbs-agent", mode="755",
+              src=templates.render_io("agent/pbs-agent.j2", lib_dir=LIB_DIR))
+    server.group(name=f"Group {USER}", group=USER, system=True)
+    server.user(name=f"User {USER} (group backup)", user=USER, group=USER, groups=["backup"],
+                system=True, home="/var/lib/pbs-agent", create_home=False, ensure_home=False,
+                shell="/usr/sbin/nologin")
+    files.directory(name="/etc/pbs-agent", path="/etc/pbs-agent", mode="755")
+    if token is not None:
+        secret_file(name=f"Agent API token {TOKEN_FILE} (secret, never printed)",
+                    path=TOKEN_FILE, secret=token, owner="root", group=USER)
+    config = files.put(name=f"Agent config {CONFIG}", dest=CONFIG, mode="640", group=USER,
+                       src=templates.render_io("agent/config.toml.j2", settings=settings,
+                                               datastores=stores))
+    unit = files.put(name="pbs-agent.service (hardened)", dest=UNIT, mode="644",
+                     src=templates.render_io("agent/pbs-agent.service.j2", user=USER,
+                                             config=CONFIG,
+                                             readonly_paths=sorted(stores.values())))
+    systemd.daemon_reload(name="systemd daemon-reload for pbs-agent", _if=unit.did_change)
+    if serve_available(Path(source) if source else AGENT_SOURCE):
+        systemd.service(name="pbs-agent.service enabled and running", service="pbs-agent",
+                        running=True, enabled=True)
+        systemd.service(name="Restart pbs-agent after changes", service="pbs-agent",
+                        restarted=True, _if=any_changed(config, unit))
+
+
+def _node_exporter(args: list[str]) -> None:
+    defaults = files.put(name="prometheus-node-exporter flags",
+                         dest="/etc/default/prometheus-node-exporter", mode="644",
+                         src=templates.render_io("node_exporter/prometheus-node-exporter.j2",
+                                                 args=args))
+    systemd.service(name="prometheus-node-exporter enabled and running",
+                    service="prometheus-node-exporter", running=True, enabled=True)
+    systemd.service(name="Restart prometheus-node-exporter after flag changes",
+                    service="prometheus-node-exporter", restarted=True,
+                    _if=defaults.did_change)

@@ -1,0 +1,78 @@
+"""Fetch a signing keyring once and install it only if it matches a pinned SHA-512."""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra import host
+from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+
+from deploys.apt.facts import Sha512File
+
+_SHA512 = re.compile(r"^[0-9a-f]{128}$")
+
+
+def fetch_command(url: str, sha512: str, dest: str) -> StringCommand:
+    """Shell that downloads *url*, checks the checksum, and only then installs it at *dest*.
+
+    A mismatch prints one line naming both checksums and exits 1: nothing is installed.
+    """
+    tmp = f"{dest}.download"
+    script = (
+        'set -e; url="$1"; want="$2"; dest="$3"; tmp="$4"; '
+        'mkdir -p "$(dirname "$dest")"; '
+        'if command -v curl >/dev/null; then curl -fsSL --retry 2 -o "$tmp" "$url"; '
+        'else wget -q -O "$tmp" "$url"; fi; '
+        'got=$(sha512sum "$tmp" | cut -d" " -f1); '
+        'if [ "$got" != "$want" ]; then rm -f "$tmp"; '
+        'echo "keyring checksum mismatch for $url: expected sha512 $want, got $got" >&2; '
+        'exit 1; fi; '
+        'chmod 0644 "$tmp"; mv -f "$tmp" "$dest"'
+    )
+    return StringCommand("sh", "-c", QuoteString(script), "keyring",
+                         QuoteString(url), QuoteString(sha512), QuoteString(dest),
+                         QuoteString(tmp))
+
+
+@operation()
+def pinned_keyring(url: str, sha512: str, dest: str):
+    """Install the keyring at *url* to *dest* if *dest* does not already match *sha512*.
+
+    Example::
+
+        pinned_keyring(name="Proxmox keyring",
+                       url="https://enterprise.proxmox.com/debian/proxmox-release-bookworm.gpg",
+                       sha512="7da6fe34…", dest="/etc/apt/keyrings/proxmox-release-bookworm.gpg")
+    """
+    sha512 = sha512.lower()
+    if not _SHA512.match(sha512):
+        raise OperationError(f"{host.name}: keyring checksum for {url} is not a SHA-512 hex digest")
+    if host.get_fact(Sha512File, path=dest) == sha512:
+        host.noop(f"keyring {dest} matches the pinned checksum")
+        return
+    yield fetch_command(url, sha512, dest)
+
+
+#: Random 3-22 s: hosts that stalled together must not retry in the same second.
+JITTER = "$((3 + $(od -An -N1 -tu1 /dev/urandom) % 20))"
+
+
+def update_command(timeout: int, attempts: int = 3, pause: str = JITTER) -> str:
+    """``apt-get update`` that can neither hang the deploy nor give up on the first stall.
+
+    Each attempt is killed after *timeout* seconds (a proxy that drops a connection can leave
+    apt waiting forever); a failed attempt is retried after a random 3-22 s pause.
+    """
+    return (f"for i in $(seq {attempts}); do "
+            f"timeout -k 10 {timeout} apt-get update -q && exit 0; "
+            "echo \"apt-get update attempt $i failed or timed out\" >&2; "
+            f"sleep {pause}; done; exit 1")
+
+
+@operation(is_idempotent=False)
+def apt_update(timeout: int = 120):
+    """Refresh apt's lists (bounded time, retried). Use with ``_if=`` for idempotent deploys.
+
+    Example: ``apt_update(name="Apt update", timeout=120, _if=any_changed(sources))``
+    """
+    yield update_command(timeout)

@@ -1,1 +1,0 @@
-"""Custom pyinfra operations for the pbs-fleet deploys."""

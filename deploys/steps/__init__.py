@@ -1,1 +1,0 @@
-"""Reusable ``@deploy`` steps; each module registers its own inventory keys (deploys.schema)."""
