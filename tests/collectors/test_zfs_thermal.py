@@ -12,8 +12,7 @@ from pbs_agent.collectors.thermal import ThermalCollector
 from pbs_agent.collectors.zfs import ZfsCollector
 from pbs_agent.errors import SourceError
 from pbs_agent.host import Settings
-
-from .hosttree import set_tools
+from tests.hw.hosttree import set_tools
 
 
 def _family(families: list, name: str) -> dict[tuple, float]:

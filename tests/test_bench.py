@@ -1,4 +1,4 @@
-"""pbs-agent bench: rows, reference figures, JSON shape, and the exporter collector."""
+"""pbs-agent bench: rows, reference figures, JSON shape."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import json
 
 import pytest
 import zstandard
-from prometheus_client import CollectorRegistry, generate_latest
 
 from pbs_agent import bench
 from pbs_agent.cli import main
-from pbs_agent.collectors import bench as bench_collector
-from pbs_agent.collectors.base import CollectContext
-from pbs_agent.host import Settings
 
 
 def test_sample_chunk_is_4mib_and_part_compressible() -> None:
@@ -57,31 +53,3 @@ def test_cli_json_only_selected_test(capsys: pytest.CaptureFixture[str]) -> None
 def test_cli_rejects_bad_seconds(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--seconds", "0"]) == 2
     assert "--seconds" in capsys.readouterr().err
-
-
-def test_collector_exports_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = bench.run_benchmark
-
-    def counting(seconds: float) -> list[bench.BenchResult]:
-        calls.append(seconds)
-        return real(0.01, chunk=bench.sample_chunk(128 * 1024))
-
-    monkeypatch.setattr(bench_collector, "run_benchmark", counting)
-    collector = bench_collector.BenchCollector()
-    assert collector.name == "bench" and collector.interval >= 86400
-    ctx = CollectContext(Settings())
-    first = {m.name: m for m in collector.collect(ctx)}
-    second = list(collector.collect(ctx))
-    assert len(calls) == 1 and len(second) == 2
-    tests = {s.labels["test"]: s.value for s in first["pbs_bench_bytes_per_second"].samples}
-    assert set(tests) == set(bench.LOCAL_TESTS) and all(v > 0 for v in tests.values())
-
-    class Adapter:
-        def collect(self):  # registry protocol
-            return collector.collect(ctx)
-
-    registry = CollectorRegistry()
-    registry.register(Adapter())
-    text = generate_latest(registry).decode()
-    assert 'pbs_bench_bytes_per_second{test="sha256"}' in text

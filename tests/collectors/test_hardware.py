@@ -13,8 +13,7 @@ from pbs_agent.collectors.base import CollectContext
 from pbs_agent.collectors.hardware import HardwareCollector
 from pbs_agent.errors import SourceError
 from pbs_agent.host import Settings
-
-from .hosttree import FIXTURES
+from tests.hw.hosttree import FIXTURES
 
 SDA = "ata-ST16000NM001G-2KK103_ZL2AAAA1"
 SDC = "ata-ST16000NM001G-2KK103_ZL2AAAA3"

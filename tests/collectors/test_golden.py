@@ -1,5 +1,5 @@
 """Each collector's exposition on the fixture host, compared with golden files
-(node_exporter style). Regenerate with ``UPDATE_GOLDEN=1 pytest tests/hardware``."""
+(node_exporter style). Regenerate: ``UPDATE_GOLDEN=1 pytest tests/collectors/test_golden.py``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pbs_agent.collectors.hardware import HardwareCollector
 from pbs_agent.collectors.thermal import ThermalCollector
 from pbs_agent.collectors.zfs import ZfsCollector
 from pbs_agent.host import Settings
+from tests.hw.hosttree import set_tools
 
 from .conftest import assert_golden, exposition
-from .hosttree import set_tools
 
 ZPOOL_SCENARIOS = ["online", "degraded", "suspended", "scrub-running", "resilver-running"]
 
