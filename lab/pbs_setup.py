@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pprint
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lab.sandbox import SandboxHost
 
 PROXY_UNIT = """[Unit]
 Description=SIMULATOR of proxmox-backup-proxy (openssl s_server, pbs-fleet tests)
@@ -19,7 +22,8 @@ WantedBy=multi-user.target
 """
 
 
-def write_fleet_inventory(path: Path, entries: dict[str, tuple[tuple[str, dict], list[str]]]
+def write_fleet_inventory(path: Path,
+                          entries: dict[str, tuple[tuple[str, dict[str, Any]], list[str]]]
                           ) -> Path:
     """An inventory with per-host groups: {role: ((name, data), [groups])}."""
     hosts = [entry for entry, _ in entries.values()]
@@ -34,7 +38,7 @@ def write_fleet_inventory(path: Path, entries: dict[str, tuple[tuple[str, dict],
     return path
 
 
-def prepare_pbs(host: Any) -> str:
+def prepare_pbs(host: SandboxHost) -> str:
     """Simulators, a self-signed cert (as postinst), the proxy unit; returns the fingerprint."""
     host.install_simulators()
     host.exec("mkdir -p /mnt/datastore && proxmox-backup-manager cert update")

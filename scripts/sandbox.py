@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bring sandbox hosts up and down by hand (root; see README "Sandbox hosts (test harness)").
+"""Bring sandbox hosts up and down by hand (root; see README "Sandbox hosts (the lab)").
 
     scripts/sandbox.py up [-n N] [--inventory FILE] [--group G ...]   # hosts stay up
     scripts/sandbox.py status                                         # hosts and leftovers

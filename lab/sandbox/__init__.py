@@ -1,6 +1,6 @@
 """Sandbox harness: real Debian 12 test hosts (systemd-nspawn in network namespaces).
 
-Public API (see README "Sandbox hosts (test harness)"):
+Public API (see README "Sandbox hosts (the lab)"):
 
 - :class:`Sandbox` — one user of the shared infrastructure; ``start_hosts(n)`` boots hosts.
 - :class:`SandboxHost` — a booted host: ``exec``, ``ssh``, ``write_inventory``,

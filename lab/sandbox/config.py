@@ -15,11 +15,11 @@ from pathlib import Path
 PREFIX = "pf-"
 BRIDGE = "pf-br0"
 # One /16 on the bridge, split by purpose so nftables rules on a target can filter by prefix.
-LAN = ipaddress.ip_network("10.231.0.0/16")
-BRIDGE_ADDRESS = ipaddress.ip_address("10.231.0.1")  # this machine: the deploy's SSH source
-MANAGEMENT_NET = ipaddress.ip_network("10.231.0.0/24")  # this machine + the sandbox hosts
-ALLOWED_NET = ipaddress.ip_network("10.231.1.0/24")  # the "allowed" client network
-DENIED_NET = ipaddress.ip_network("10.231.2.0/24")  # the "denied" client network
+LAN = ipaddress.IPv4Network("10.231.0.0/16")
+BRIDGE_ADDRESS = ipaddress.IPv4Address("10.231.0.1")  # this machine: the deploy's SSH source
+MANAGEMENT_NET = ipaddress.IPv4Network("10.231.0.0/24")  # this machine + the sandbox hosts
+ALLOWED_NET = ipaddress.IPv4Network("10.231.1.0/24")  # the "allowed" client network
+DENIED_NET = ipaddress.IPv4Network("10.231.2.0/24")  # the "denied" client network
 FIRST_HOST_INDEX = 10  # hosts are 10.231.0.10, .11, …
 MAX_HOSTS = 200
 # inotify instances one booted host holds (systemd 3, dbus 1, logind 1); all hosts share

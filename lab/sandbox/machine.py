@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import simulators
 from lab.sandbox import cgroups, network
 from lab.sandbox.config import HarnessError, Paths, host_address
 from lab.sandbox.inventory import write_inventory
@@ -200,9 +201,7 @@ class SandboxHost:
 
         Each must be a Python script that the host's python3 compiles (checked inside).
         """
-        source = source or Path(__file__).resolve().parents[1] / "simulators"
-        scripts = sorted(p for p in source.iterdir()
-                         if p.is_file() and os.access(p, os.X_OK)) if source.is_dir() else []
+        scripts = simulators.executables(source or simulators.DIRECTORY)
         for script in scripts:
             if "python3" not in script.read_text(errors="replace").partition("\n")[0]:
                 raise HarnessError(f"{script}: simulator is not a python3 script (shebang)")

@@ -42,7 +42,7 @@ def ensure_clients() -> None:
     """Create both client namespaces unless they already exist."""
     for client in CLIENTS:
         if not (network.netns_exists(client.name) and network.link_exists(client.veth)):
-            network.add_endpoint(client.name, client.veth, ipaddress.ip_address(client.address))
+            network.add_endpoint(client.name, client.veth, ipaddress.IPv4Address(client.address))
 
 
 def delete_clients() -> None:

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ class PyinfraResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (operation, host)
     report: dict[str, Any] | None = None  # pyinfra's whole JSON document
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter((self.returncode, self.stdout, self.stderr, self.changed_ops))
 
     @property
@@ -88,6 +89,7 @@ def _parse(stdout: str) -> dict[str, Any] | None:
     if start < 0:
         return None
     try:
-        return json.loads(stdout[start:])
+        report: dict[str, Any] = json.loads(stdout[start:])
+        return report
     except json.JSONDecodeError:
         return None

@@ -9,6 +9,7 @@ the shared part is torn down when the last session closes and no host is left.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import subprocess
 from collections.abc import Iterator
@@ -76,14 +77,16 @@ class Sandbox:
 
     def start_hosts(self, count: int) -> list[SandboxHost]:
         """Boot *count* fresh hosts in parallel; all are up (SSH + systemd) on return."""
-        if self.base is None:
+        base = self.base
+        if base is None:
             raise HarnessError("Sandbox.start_hosts called before open()")
         with self._lock():
             _check_inotify_headroom(count)
             hosts = [SandboxHost(index, self.paths, self.paths.ssh_key)
                      for index in self._allocate(count)]
         with ThreadPoolExecutor(max_workers=max(1, min(count, 20))) as pool:
-            failures = [exc for exc in pool.map(self._start_one, hosts) if exc]
+            outcomes = pool.map(self._start_one, hosts, itertools.repeat(base))
+            failures = [exc for exc in outcomes if exc]
         started = [host for host in hosts if host.dir.exists()]
         self.hosts.extend(started)
         if failures:
@@ -94,9 +97,9 @@ class Sandbox:
     def start_host(self) -> SandboxHost:
         return self.start_hosts(1)[0]
 
-    def _start_one(self, host: SandboxHost) -> Exception | None:
+    def _start_one(self, host: SandboxHost, base: Path) -> Exception | None:
         try:
-            host.start(self.base)
+            host.start(base)
         except Exception as exc:
             host.stop()
             return exc

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 from pathlib import Path
 from typing import Any
 
+from lab import simulators
 from lab.deploy_data import KEYRING, keyring_server
 from lab.pbs_setup import PROXY_UNIT
 from lab.sandbox.pyinfra_run import PyinfraResult, run_pyinfra
 from lab.vm import Machine, Shell
 
 REPO = Path(__file__).resolve().parents[2]
-SIMULATORS = REPO / "lab/simulators"
 #: What a deploy run reads from the checkout (frozen per session, see :func:`freeze`).
 CHECKOUT_PARTS = ("deploys", "templates", "inventories", "pbs_agent", "lab/fixtures")
 GATEWAY = "10.0.2.2"
@@ -79,8 +78,7 @@ def prepare_pbs(shell: Shell) -> list[str]:
 def install_simulators(shell: Shell) -> list[str]:
     """Copy every executable of lab/simulators to the guest's /usr/local/sbin."""
     names = []
-    for path in sorted(SIMULATORS.iterdir()):
-        if path.is_file() and path.stat().st_mode & stat.S_IXUSR:
-            shell.put(path, f"/usr/local/sbin/{path.name}", mode=0o755)
-            names.append(path.name)
+    for path in simulators.executables():
+        shell.put(path, f"/usr/local/sbin/{path.name}", mode=0o755)
+        names.append(path.name)
     return names

@@ -92,7 +92,8 @@ class Image:
 
     @property
     def manifest(self) -> dict[str, str]:
-        return json.loads((self.directory / "manifest.json").read_text())
+        manifest: dict[str, str] = json.loads((self.directory / "manifest.json").read_text())
+        return manifest
 
 
 def _candidate_kernel() -> str:

@@ -55,7 +55,8 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _die_with_parent() -> None:
@@ -303,7 +304,8 @@ def _kvm_verdict(image: Image) -> str:
         data = json.loads(_verdict_file(image).read_text())
     except (OSError, ValueError):
         return ""
-    return data.get(os.uname().release, "")
+    verdict: str = data.get(os.uname().release, "")
+    return verdict
 
 
 def _record_kvm_verdict(image: Image, verdict: str) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 from lab.vm.config import VmError
 
 
-def run(argv: Sequence[str], *, timeout: float = 120, log: Path | None = None,
+def run(command: Sequence[str | Path], *, timeout: float = 120, log: Path | None = None,
         check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run *argv*; output is captured, or appended to *log* for long steps.
+    """Run *command* (paths as strings); output is captured, or appended to *log* for long steps.
 
     Raises :class:`VmError` naming the command and the tail of its output on failure.
     """
-    argv = [str(a) for a in argv]
+    argv = [str(a) for a in command]
     try:
         if log is None:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from deploys.pbs import commands, tls
-
-from .conftest import SIMULATORS
+from lab.simulators import DIRECTORY as SIMULATORS
 
 
 def free_port() -> int:

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploys.pbs import keyfile
-
-from .conftest import SIMULATORS
+from lab.simulators import DIRECTORY as SIMULATORS
 
 
 def test_unknown_option_is_rejected_like_pbs(pbm) -> None:

@@ -18,8 +18,10 @@ from lab.sandbox.inventory import write_inventory
 from lab.sandbox.kernel import host_kernel_snapshot
 from lab.sandbox.leftovers import leftovers
 
+pytestmark = pytest.mark.sandbox  # all of it, also the tests that boot no host themselves
+
 DEPLOYS = Path(__file__).parent / "deploys"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _nft_ruleset_here() -> str:
@@ -145,6 +147,7 @@ def test_fact_overrides_and_simulators(fresh_sandbox_host: SandboxHost,
     assert out == ["/usr/local/sbin/pf-sim-hello", "simulated", "a", "b"]
     shipped = sorted(p.name for p in (REPO / "lab/simulators").glob("*")
                      if p.is_file() and os.access(p, os.X_OK))
+    assert {"proxmox-backup-manager", "proxmox-backup-proxy", "pvesm"} <= set(shipped)
     assert sandbox_host.install_simulators() == shipped
     for name in shipped:
         assert sandbox_host.ssh(f"command -v {name}").stdout.strip() == f"/usr/local/sbin/{name}"
