@@ -179,7 +179,7 @@ def datastores_from_text(text: str, name: str = "datastore.cfg") -> Datastores:
             stores.append(_section(sec.id, sec.props, name))
         except DatastoreConfigError as exc:
             errors.append(exc)
-    errors[:0] = [DatastoreConfigError(name, None, str(p).removeprefix(f"{name}:").strip())
+    errors[:0] = [DatastoreConfigError(name, None, "line " + str(p).removeprefix(f"{name}:"))
                   for p in problems]
     return Datastores(tuple(stores), tuple(errors))
 
