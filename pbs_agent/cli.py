@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import shutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
-from .errors import PbsAgentError
+from .errors import ConfigError, PbsAgentError
+
+#: Exit code of a wrong command line (sysexits.h EX_USAGE): distinct from every command's own
+#: codes (doctor: 0 ok, 1 warnings, 2 failures; others: 2 error).
+EXIT_USAGE = 64
 
 #: name -> (module, one-line help shown by `pbs-agent --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,6 +42,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def program_name() -> str:
+    """How to run pbs-agent again, as the user just did: ``pbs-agent`` when that name on PATH
+    is this program, else the path that was run (``.venv/bin/pbs-agent``), else ``python -m``.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) != "pbs-agent":
+        return f"{_short(sys.executable)} -m pbs_agent"
+    found = shutil.which("pbs-agent")
+    if found and os.path.realpath(found) == os.path.realpath(argv0):
+        return "pbs-agent"
+    return _short(argv0)
+
+
+def _short(path: str) -> str:
+    """*path* relative to the working directory when it lies below it, else absolute."""
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full)
+    return rel if not rel.startswith("..") else full
+
+
 def _chosen_command(argv: Sequence[str]) -> str | None:
     """The first argument naming a command (options before it are global ones)."""
     for arg in argv:
@@ -43,9 +70,17 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits with EXIT_USAGE instead of 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The parser; only the command named in *argv* gets its full argument set."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pbs-agent",
         description="Read-only insight into Proxmox Backup Server datastores.",
     )
@@ -57,7 +92,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         if name == chosen:
             mod = importlib.import_module(modname)
             mod.add_arguments(p)
-            p.set_defaults(_run=mod.run)
+            p.set_defaults(_run=mod.run,
+                           _config_exit=getattr(mod, "CONFIG_ERROR_EXIT", 2))
     return parser
 
 
@@ -66,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args._run(args) or 0)
+    except ConfigError as exc:
+        print(f"pbs-agent {args.command}: error: {exc}", file=sys.stderr)
+        return int(args._config_exit)
     except PbsAgentError as exc:
         print(f"pbs-agent {args.command}: error: {exc}", file=sys.stderr)
         return 2

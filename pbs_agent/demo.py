@@ -146,7 +146,8 @@ def build_demo(
     _write(os.path.join(path, DEMO_MARKER), json.dumps(params, indent=1).encode() + b"\n")
     return {
         "path": os.path.abspath(path), "groups": len(groups), "snapshots": days * len(groups),
-        "chunk_files": len(store.sizes) - missing - bad + garbage, "garbage": garbage,
+        # chunk files left in .chunks (garbage is in store.sizes already; .bad files apart)
+        "chunk_files": len(store.sizes) - missing - bad, "garbage": garbage,
         "missing": missing, "bad": bad, "logical_bytes": logical,
         "seconds": round(time.monotonic() - started, 2),
     }

@@ -23,6 +23,7 @@ class Progress:
         self.stream: TextIO | None = stream or None
         self.label, self.total, self.unit, self.interval = label, total, unit, interval
         self.done = 0
+        self._drawn = False
         self._last = 0.0
         self._start = time.monotonic()
 
@@ -49,10 +50,12 @@ class Progress:
             text = f"{self.label}: {self.done}{self.unit} {elapsed:.0f}s"
         self.stream.write("\r\x1b[K" + text)
         self.stream.flush()
+        self._drawn = True
 
     def close(self) -> None:
+        """Erase the line: the result printed next takes its place."""
         if self.stream is not None:
-            self._draw(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
+            if self._drawn:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
             self.stream = None

@@ -40,3 +40,20 @@ def test_one_command_does_not_import_the_others() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['pbs_agent.commands.bench']"
+
+
+@pytest.mark.parametrize("argv", [["nosuch"], ["report"], ["bench", "--seconds", "x"]])
+def test_usage_errors_exit_64(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 64
+    assert "usage: pbs-agent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_has_no_rst_markup(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Docstrings feed some help texts: ``literal`` must not reach the terminal."""
+    with pytest.raises(SystemExit) as exc:
+        main([name, "--help"])
+    assert exc.value.code == 0
+    assert "`" not in capsys.readouterr().out

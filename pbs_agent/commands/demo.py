@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 
+from ..cli import program_name
 from ..demo import DEMO_MARKER, build_demo
 from ..errors import ConfigError
 from .report import human_bytes
@@ -48,13 +49,25 @@ def remove_previous_demo(path: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.force:
         remove_previous_demo(args.path)
+    elif os.path.isdir(args.path) and os.listdir(args.path):
+        if os.path.isfile(os.path.join(args.path, DEMO_MARKER)):
+            raise ConfigError(f"{args.path}: exists and is not an empty directory (a demo "
+                              f"datastore of pbs-agent): add --force to replace it")
+        raise ConfigError(f"{args.path}: exists and is not an empty directory: pick an "
+                          f"absent or empty one")
     summary = build_demo(
         args.path, vms=args.vms, cts=args.cts, days=args.days, change_rate=args.change_rate,
         seed=args.seed, garbage=args.garbage, missing=args.missing, bad=args.bad,
         namespaces=not args.no_namespaces, progress=sys.stderr.isatty(),
     )
+    damage = []
+    if summary["missing"]:
+        damage.append(f"{summary['missing']} referenced chunks deleted")
+    if summary["bad"]:
+        damage.append(f"{summary['bad']} renamed to .bad")
     print(f"demo datastore {summary['path']}: {summary['groups']} groups, "
-          f"{summary['snapshots']} snapshots, {summary['chunk_files']} chunk files, "
-          f"{human_bytes(summary['logical_bytes'])} logical ({summary['seconds']} s)")
-    print(f"next: pbs-agent report {args.path}")
+          f"{summary['snapshots']} snapshots, {human_bytes(summary['logical_bytes'])} logical; "
+          f"{summary['chunk_files']} chunk files ({summary['garbage']} unreferenced)"
+          + "".join(f", {d}" for d in damage) + f" ({summary['seconds']} s)")
+    print(f"next: {program_name()} report {args.path}")
     return 0

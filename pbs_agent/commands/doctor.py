@@ -1,4 +1,7 @@
-"""`pbs-agent doctor`: check a PBS host for the known fault lines; exit 0 ok, 1 warn, 2 fail."""
+"""`pbs-agent doctor`: check a PBS host for the known fault lines.
+
+Exit 0 all ok, 1 warnings, 2 failures; 64 (EX_USAGE) for a wrong command line or setting.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+from ..cli import EXIT_USAGE
 from ..doctor import CHECKS, Check, DoctorEnv, Endpoint, Verdict, run_checks, worst
 from ..host import add_source_arguments, settings_from_args
 
 HELP = "check permissions, chunks, port 8007, ZFS, ECC, AES-NI, ARC, latency and GC health"
+#: a bad option value (e.g. --datastore without NAME=PATH) must not read as "checks failed"
+CONFIG_ERROR_EXIT = EXIT_USAGE
 _COLORS = {Verdict.OK: "\x1b[32m", Verdict.WARN: "\x1b[33m", Verdict.FAIL: "\x1b[31m"}
 
 

@@ -38,7 +38,7 @@ def human(n: float | None) -> str:
 
 
 def _factor(x: float | None) -> str:
-    return "-" if x is None else f"{x:.2f}"
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def render(report: EstimateReport) -> str:
@@ -69,10 +69,13 @@ def run(args: argparse.Namespace) -> int:
                       jobs=args.jobs or None, compress=not args.no_compress)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2))
-    else:
+    elif report.inputs:
         print(render(report))
     for err in report.errors:
         print(f"pbs-agent estimate: {err.path}: {err.reason}", file=sys.stderr)
+    if not report.inputs:
+        print("pbs-agent estimate: nothing readable, no estimate", file=sys.stderr)
+        return 2
     if report.errors:
-        return 2 if not report.inputs else 1
+        return 1
     return 0

@@ -50,10 +50,11 @@ def render(rep: DatastoreReport, top: int) -> str:
         f"  snapshots       {d.snapshots} in {len(rep.groups)} groups, "
         f"{d.index_files} index files",
         f"  logical data    {human_bytes(d.logical_bytes)}",
-        f"  on disk         {human_bytes(d.physical_bytes)} in {d.chunks_referenced} "
-        f"referenced chunks (dedup factor {factor})",
-        f"  chunk files     {d.chunks_on_disk}; garbage {d.garbage_chunks} "
-        f"({human_bytes(d.garbage_bytes)}), missing {d.missing_chunks}, bad {d.bad_chunks}",
+        f"  referenced      {d.chunks_referenced} chunks, {human_bytes(d.physical_bytes)} on "
+        f"disk (dedup factor {factor}), {d.missing_chunks} of them missing",
+        f"  chunk files     {d.chunks_on_disk} in .chunks, {d.garbage_chunks} of them garbage "
+        f"({human_bytes(d.garbage_bytes)}); {d.bad_chunks} marked bad "
+        f"(.bad file{'' if d.bad_chunks == 1 else 's'})",
         "",
     ]
     shown = rep.groups[: max(top, 0)]

@@ -35,10 +35,12 @@ def _store(name: str, root: Path, env: DoctorEnv) -> tuple[Verdict, str, str]:
         verdict = Verdict.WARN if report.errors else Verdict.OK
         return verdict, (f"{name}: all {t.chunks_referenced} referenced chunks present in "
                          f"{t.snapshots} snapshots{note}"), ""
-    parts = [f"{g.name}: {g.missing_chunks} missing, {g.bad_chunks} bad" for g in broken]
-    # the engine counts a chunk left only as <digest>.N.bad as missing too; a chunk missing
-    # without a .bad copy vanished silently (not caught by verify): that is the failure
-    vanished = any(g.missing_chunks > g.bad_chunks for g in broken)
+    parts = [f"{g.name}: " + ", ".join(
+        f"{n} {what}" for n, what in ((g.missing_chunks, "missing"), (g.bad_chunks, "bad")) if n)
+        for g in broken]
+    # a chunk left as <digest>.N.bad was caught by verify (bad, not missing); a missing one
+    # vanished silently: that is the failure
+    vanished = any(g.missing_chunks for g in broken)
     first = broken[0]
     fix = (f"proxmox-backup-manager verify {name}; the next backup of {first.name} re-uploads "
            f"the chunks (snapshots referencing them cannot be restored until then)")

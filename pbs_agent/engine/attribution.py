@@ -73,17 +73,18 @@ def attribute(
         owner[idx] = np.where(mine, np.int32(gi), np.int32(SHARED))
         lost = union[~found]
         missing.append(lost)
+        bad_lost = _count_in(bad_unique, lost)
         nidx, _ = _lookup(P, last_new)
         numbers.append(GroupNumbers(
             referenced_bytes=int(S[idx].sum(dtype=np.uint64)),
             last_new_bytes=int(S[nidx].sum(dtype=np.uint64)),
-            missing_chunks=len(lost),
+            missing_chunks=len(lost) - bad_lost,  # no file at all; left as .bad: bad only
             bad_chunks=_count_in(bad_unique, union),
         ))
     oidx, _ = _lookup(P, other)
     owner[oidx] = np.where(owner[oidx] == UNREFERENCED, np.int32(OTHER_ONLY), owner[oidx])
     _exclusive(owner, S, numbers)
-    return _totals(owner, S, listing, missing), numbers
+    return _totals(owner, S, listing, missing, bad_unique), numbers
 
 
 BLOCK = 1 << 16  # elements per block of the final passes: bounded temporaries
@@ -101,7 +102,8 @@ def _exclusive(owner: np.ndarray, S: np.ndarray, numbers: list[GroupNumbers]) ->
         n.exclusive_bytes = round(per[gi])
 
 
-def _totals(owner, S, listing: ChunkListing, missing: list[np.ndarray]) -> Totals:
+def _totals(owner, S, listing: ChunkListing, missing: list[np.ndarray],
+            bad_unique: np.ndarray) -> Totals:
     t = Totals(chunks_on_disk=len(S), bad_chunks=len(listing.bad))
     for lo in range(0, len(owner), BLOCK):
         o, s = owner[lo : lo + BLOCK], S[lo : lo + BLOCK]
@@ -112,6 +114,7 @@ def _totals(owner, S, listing: ChunkListing, missing: list[np.ndarray]) -> Total
         t.garbage_chunks += int(np.count_nonzero(garbage))
         t.garbage_bytes += int(s[garbage].sum(dtype=np.uint64))
     all_missing = np.unique(np.concatenate(missing)) if missing else np.zeros(0, np.uint64)
-    t.missing_chunks = len(all_missing)
+    # referenced chunks without a chunk file: missing unless verify left them as .bad
+    t.missing_chunks = len(all_missing) - _count_in(bad_unique, all_missing)
     t.chunks_referenced += len(all_missing)
     return t

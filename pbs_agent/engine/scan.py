@@ -43,6 +43,9 @@ def _check_root(path: str) -> str:
         raise SourceError(root, os_reason(exc)) from None
     if not stat.S_ISDIR(st.st_mode):
         raise SourceError(root, "not a directory")
+    if not os.path.isdir(os.path.join(root, ".chunks")):
+        # an unmounted datastore looks like this too: say so instead of reporting zeros
+        raise SourceError(root, "not a PBS datastore (no .chunks)")
     return root
 
 
@@ -51,8 +54,9 @@ def scan_datastore(
 ) -> DatastoreReport:
     """Scan a datastore read-only and return the dedup report.
 
-    Bad content never raises (it is listed in ``errors``); only an unusable *path* raises
-    :class:`SourceError`. With *state_dir*, unchanged parts are taken from the state.
+    Bad content never raises (it is listed in ``errors``); only an unusable *path* (missing,
+    not a directory, no ``.chunks``) raises :class:`SourceError`. With *state_dir*, unchanged
+    parts are taken from the state.
     """
     started = time.monotonic()
     t0 = time.time_ns()

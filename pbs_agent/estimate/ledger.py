@@ -73,10 +73,10 @@ class Ledger:
 
 
 def factor(num: int, den: int | None) -> float | None:
-    """num/den rounded to 4 places; None when undefined (nothing new, or not computed)."""
-    if den is None or (den == 0 and num > 0):
+    """num/den rounded to 4 places; None when undefined (0 B, nothing new, not computed)."""
+    if den is None or den == 0:
         return None
-    return round(num / den, 4) if den else 1.0
+    return round(num / den, 4)
 
 
 def tally_dict(t: Tally) -> dict[str, Any]:

@@ -40,7 +40,13 @@ def add_collector_arguments(parser: argparse.ArgumentParser) -> None:
         state = "on" if cls.default_enabled else "off"
         cols.add_argument(f"--collector.{name}", dest=f"collector_{name}", default=None,
                           action=argparse.BooleanOptionalAction,
-                          help=f"{(cls.__doc__ or name).splitlines()[0]} (default: {state})")
+                          help=f"{plain((cls.__doc__ or name).splitlines()[0])} "
+                               f"(default: {state})")
+
+
+def plain(text: str) -> str:
+    """Docstring text for a terminal: RST ``literals`` lose their backticks."""
+    return text.replace("``", "")
 
 
 def add_web_arguments(parser: argparse.ArgumentParser) -> None:

@@ -61,8 +61,17 @@ def test_full_run_on_fixture_host(host: Host, capsys: pytest.CaptureFixture[str]
 
 
 def test_datastore_flag_is_validated(host: Host, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["doctor", "--datastore", "nopath", "--check", "ecc"]) == 2
+    assert main(["doctor", "--datastore", "nopath", "--check", "ecc"]) == 64  # usage, not "fail"
     assert "NAME=PATH" in capsys.readouterr().err
+
+
+def test_unknown_check_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """0/1/2 mean ok/warnings/failures; a wrong command line is EX_USAGE (64), not 2."""
+    with pytest.raises(SystemExit) as exc:
+        main(["doctor", "--check", "nosuch"])
+    assert exc.value.code == 64
+    err = capsys.readouterr().err
+    assert "invalid choice: 'nosuch'" in err and "missing-chunks" in err
 
 
 def test_table_plain_when_piped(host: Host) -> None:

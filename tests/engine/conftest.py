@@ -57,6 +57,7 @@ def reference_report(root: str) -> dict[str, Any]:
                 chunks[bytes.fromhex(n)] = os.lstat(p).st_size
             elif re.fullmatch(r"[0-9a-f]{64}\.\d\.bad", n):
                 bad_files.append(bytes.fromhex(n[:64]))
+    bad_set = set(bad_files)
     all_refs: set[bytes] = set()
     groups, snapshots, index_files, logical = [], 0, 0, 0
     per_group_sets: dict[tuple, set[bytes]] = {}
@@ -93,8 +94,9 @@ def reference_report(root: str) -> dict[str, Any]:
             "last_logical_bytes": snaps[-1][2] if snaps else 0,
             "referenced_bytes": sum(chunks.get(d, 0) for d in union),
             "last_new_bytes": sum(chunks.get(d, 0) for d in new),
-            "missing_chunks": sum(1 for d in union if d not in chunks),
-            "bad_chunks": sum(1 for d in union if d in set(bad_files)),
+            # missing: no file at all; a chunk left only as <digest>.N.bad counts as bad
+            "missing_chunks": sum(1 for d in union if d not in chunks and d not in bad_set),
+            "bad_chunks": sum(1 for d in union if d in bad_set),
         })
     for g in groups:
         key = (g["namespace"], g["backup_type"], g["backup_id"])
@@ -110,7 +112,7 @@ def reference_report(root: str) -> dict[str, Any]:
             "dedup_factor": round(logical / physical, 4) if physical else None,
             "chunks_on_disk": len(chunks), "garbage_chunks": len(garbage),
             "garbage_bytes": sum(chunks[d] for d in garbage),
-            "missing_chunks": sum(1 for d in counted if d not in chunks),
+            "missing_chunks": sum(1 for d in counted if d not in chunks and d not in bad_set),
             "bad_chunks": len(bad_files),
         },
         "groups": groups,

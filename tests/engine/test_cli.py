@@ -53,8 +53,9 @@ def test_demo_command_and_force_guard(tmp_path: Path, capsys) -> None:
     args = ["demo", str(ds), "--vms", "1", "--cts", "1", "--days", "2", "--missing", "1"]
     assert main(args) == 0
     assert "2 groups, 4 snapshots" in capsys.readouterr().out
-    assert main(args) == 2  # exists: refused without --force
-    assert "not an empty directory" in capsys.readouterr().err
+    assert main(args) == 2  # exists: refused without --force, which is named
+    err = capsys.readouterr().err
+    assert "not an empty directory" in err and "--force" in err
     assert main([*args, "--force"]) == 0
     other = tmp_path / "precious"
     other.mkdir()
@@ -99,3 +100,48 @@ def test_default_state_dir_unwritable_as_non_root(small_demo_template, world_rea
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("\n") == 1 and "without persisted state" in out.stderr
     assert out.stdout.startswith(f"Datastore {root}")
+
+
+def test_report_on_a_directory_that_is_not_a_datastore(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(tmp_path), "--state-dir", str(tmp_path / "st")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{tmp_path}: not a PBS datastore (no .chunks)" in captured.err
+
+
+def test_demo_and_report_count_the_same_things(tmp_path: Path, capsys) -> None:
+    """`--missing 2 --bad 1 --garbage 3`: the demo's words and the report's agree, and a chunk
+    renamed to .bad is not also counted as missing."""
+    ds = str(tmp_path / "ds")
+    assert main(["demo", ds, "--vms", "2", "--cts", "1", "--days", "3", "--garbage", "3",
+                 "--missing", "2", "--bad", "1"]) == 0
+    demo_out = capsys.readouterr().out
+    assert main(["report", "--json", ds, "--state-dir", str(tmp_path / "st")]) == 0
+    d = json.loads(capsys.readouterr().out)["datastore"]
+    assert (d["missing_chunks"], d["bad_chunks"], d["garbage_chunks"]) == (2, 1, 3)
+    assert f"{d['chunks_on_disk']} chunk files ({d['garbage_chunks']} unreferenced)" in demo_out
+    assert "1 renamed to .bad" in demo_out and "2 referenced chunks deleted" in demo_out
+    assert main(["report", ds, "--state-dir", str(tmp_path / "st")]) == 0
+    text = capsys.readouterr().out
+    assert f"chunk files     {d['chunks_on_disk']} in .chunks, 3 of them garbage" in text
+    assert f"{d['chunks_referenced']} chunks" in text and "2 of them missing" in text
+    assert "1 marked bad (.bad file)" in text
+
+
+def test_demo_suggests_the_command_as_it_was_run(tmp_path: Path) -> None:
+    """Run as .venv/bin/pbs-agent (the README's install), the next step names that path."""
+    exe = Path(sys.executable).with_name("pbs-agent")
+    if not exe.exists():
+        pytest.skip("no pbs-agent console script next to this interpreter")
+    ds = tmp_path / "ds"
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([str(exe), "demo", str(ds), "--vms", "1", "--cts", "0", "--days", "1"],
+                         capture_output=True, text=True, timeout=120, cwd=repo,
+                         env=dict(os.environ, PATH="/usr/bin:/bin"))
+    assert out.returncode == 0, out.stderr
+    shown = os.path.relpath(exe, repo) if exe.is_relative_to(repo) else str(exe)
+    assert f"next: {shown} report {ds}" in out.stdout  # e.g. .venv/bin/pbs-agent
+    on_path = subprocess.run(["pbs-agent", "demo", str(ds), "--force", "--vms", "1", "--cts",
+                              "0", "--days", "1"], capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, PATH=f"{exe.parent}:/usr/bin:/bin"))
+    assert f"next: pbs-agent report {ds}" in on_path.stdout

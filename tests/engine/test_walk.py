@@ -115,9 +115,12 @@ def test_empty_datastore(root: Path) -> None:
 
 
 def test_directory_without_chunk_store(tmp_path: Path) -> None:
-    rep = scan_datastore(str(tmp_path))
-    assert [e.reason for e in rep.errors] == ["vanished (no such file or directory)"]
-    assert rep.errors[0].path.endswith(".chunks")
+    """Not a datastore (or an unmounted one): a named error, not a report of zeros."""
+    from pbs_agent.errors import SourceError
+
+    with pytest.raises(SourceError, match=r"not a PBS datastore \(no \.chunks\)") as err:
+        scan_datastore(str(tmp_path))
+    assert err.value.path == str(tmp_path)
 
 
 def test_unusable_path_raises_source_error(tmp_path: Path) -> None:

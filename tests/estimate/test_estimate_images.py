@@ -83,7 +83,7 @@ def test_empty_image(tmp_path: Path) -> None:
     img = tmp_path / "empty.raw"
     img.write_bytes(b"")
     d = estimate([img], progress=False).as_dict()
-    assert (d["chunks"], d["logical_bytes"], d["dedup_factor"]) == (0, 0, 1.0)
+    assert (d["chunks"], d["logical_bytes"], d["dedup_factor"]) == (0, 0, None)  # n/a, not 1.00
 
 
 def test_human_output(tmp_path: Path, rng: random.Random,
