@@ -9,18 +9,13 @@ printed at the end of the run.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from lab.vm import (  # noqa: E402
+from lab.vm import (
     DISK_SERIALS,
     Image,
     Machine,
@@ -31,7 +26,7 @@ from lab.vm import (  # noqa: E402
     remove_stale_runs,
     require_vm_tools,
 )
-from tests.vm.records import RECORDS, TIMINGS  # noqa: E402
+from tests.vm.records import RECORDS, TIMINGS
 
 
 @pytest.fixture(scope="session")
