@@ -8,6 +8,7 @@ from deploys import schema
 from deploys.agent.steps import agent_step, listen_port
 from deploys.apt.steps import apt_step
 from deploys.config_backup.steps import config_backup_step
+from deploys.conventions import PBS_GROUPS, is_pbs
 from deploys.nftables.steps import nftables_step
 from deploys.pbs.report import hardening_report
 from deploys.pbs.steps import pbs_config_step
@@ -16,19 +17,11 @@ from deploys.ssh.steps import ssh_step
 from deploys.sysctl.steps import sysctl_step
 from deploys.zfs.steps import zfs_step
 
-#: Inventory groups whose hosts become PBS nodes (other hosts are left alone).
-PBS_GROUPS = ("pbs", "pbs_offsite")
-
-
-def is_pbs_node() -> bool:
-    """Is the current host in one of :data:`PBS_GROUPS`?"""
-    return any(group in PBS_GROUPS for group in host.groups)
-
 
 def pbs_node() -> None:
     """Everything for a PBS node, in order. PBS configuration needs apt and zfs first."""
     schema.validate(host)
-    if not is_pbs_node():
+    if not is_pbs(host.groups):
         host.noop(f"not in groups {', '.join(PBS_GROUPS)}: not a PBS node")
         return
     survey = preflight()

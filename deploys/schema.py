@@ -83,6 +83,11 @@ def load_all() -> dict[str, Key]:
     return REGISTRY
 
 
+def one_of(*allowed: str) -> Callable[[Any], str | None]:
+    """A ``check`` accepting exactly *allowed*: ``Key(str, check=one_of("a", "b"))``."""
+    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
+
+
 def _type_name(t: type | tuple[type, ...]) -> str:
     types = t if isinstance(t, tuple) else (t,)
     return " or ".join("None" if x is type(None) else x.__name__ for x in types)

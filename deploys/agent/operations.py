@@ -9,9 +9,12 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 
+#: Where the agent's package tree is installed on the target.
+LIB_DIR = "/usr/lib/pbs-agent"
+
 
 @operation()
-def agent_tree(tarball: str, digest: str, dest: str = "/usr/lib/pbs-agent"):
+def agent_tree(tarball: str, digest: str, dest: str = LIB_DIR):
     """Unpack *tarball* into *dest* unless ``dest/VERSION`` already names *digest*.
 
     The tree is unpacked next to the old one and swapped in with one rename.

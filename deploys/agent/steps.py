@@ -12,11 +12,11 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys import schema, templates
-from deploys.agent.operations import agent_tree, secret_file
+from deploys.agent.operations import LIB_DIR, agent_tree, secret_file
 from deploys.agent.package import AGENT_SOURCE, build_tarball
+from deploys.conventions import datastore_path
 from pbs_agent.exporter.options import DEFAULT_LISTEN_ADDRESS
 
-LIB_DIR = "/usr/lib/pbs-agent"
 CONFIG = "/etc/pbs-agent/config.toml"
 TOKEN_FILE = "/etc/pbs-agent/api-token"
 UNIT = "/etc/systemd/system/pbs-agent.service"
@@ -83,7 +83,7 @@ def datastores(explicit: dict[str, str] | None, pools: list[dict[str, Any]]) -> 
     """The agent's datastores: explicit mapping, else those of the ZFS pools."""
     if explicit is not None:
         return dict(explicit)
-    return {s: f"/mnt/datastore/{s}" for p in pools for s in p.get("datastores", [])}
+    return {s: datastore_path(s) for p in pools for s in p.get("datastores", [])}
 
 
 def serve_available(source: Path = AGENT_SOURCE) -> bool:

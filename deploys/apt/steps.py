@@ -31,13 +31,9 @@ ZFS_MODULE_PACKAGES = {"dkms": ["zfs-dkms", "linux-headers-amd64"],
 SOURCES_DIR = "/etc/apt/sources.list.d"
 
 
-def _one_of(*allowed: str):
-    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
-
-
 KEYS = schema.register(__name__, {
     "pbs_repository": schema.Key(
-        str, default="no-subscription", check=_one_of("no-subscription", "enterprise"),
+        str, default="no-subscription", check=schema.one_of("no-subscription", "enterprise"),
         doc="PBS package repository: `no-subscription` or `enterprise` (needs a subscription)."),
     "pbs_has_subscription": schema.Key(
         bool, default=False,
@@ -62,7 +58,7 @@ KEYS = schema.register(__name__, {
         str, default="http://security.debian.org/debian-security",
         doc="Debian security mirror for the contrib source."),
     "zfs_module": schema.Key(
-        str, default="dkms", check=_one_of("dkms", "proxmox-kernel", "present"),
+        str, default="dkms", check=schema.one_of("dkms", "proxmox-kernel", "present"),
         doc="Where the ZFS kernel module comes from: `dkms` (zfs-dkms + headers), "
             "`proxmox-kernel` (proxmox-default-kernel; reboot before pools can be built) or "
             "`present` (already there, e.g. a prebuilt image)."),

@@ -13,12 +13,12 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import files, systemd
 
 from deploys import schema, templates
+from deploys.conventions import PBS_PORT
 from deploys.host_facts import SshConnection
 from deploys.nftables.operations import nft_ruleset
 
 TABLE = "pbs_fleet"
 RULES_FILE = "/etc/nftables.d/pbs-fleet.nft"
-PBS_PORT = 8007
 NODE_EXPORTER_PORT = 9100
 
 

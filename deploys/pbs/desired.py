@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploys import schema
+from deploys.conventions import PBS_PORT, datastore_path, is_pbs, is_pve
 from deploys.pbs import settings, tls
 
-PBS_GROUPS = ("pbs", "pbs_offsite")
-PVE_GROUPS = ("pve",)
 SYNC_USER = "sync@pbs"
 PVE_TOKEN = "pve"
 #: datastore.cfg keys this deploy owns (absent from inventory = deleted on PBS).
@@ -59,15 +58,15 @@ class HostView:
 
     @property
     def is_pbs(self) -> bool:
-        return any(g in PBS_GROUPS for g in self.groups)
+        return is_pbs(self.groups)
 
     @property
     def is_pve(self) -> bool:
-        return any(g in PVE_GROUPS for g in self.groups)
+        return is_pve(self.groups)
 
     @property
     def address(self) -> str:
-        """Where peers reach this host's 8007."""
+        """Where peers reach this host's PBS API (port :data:`PBS_PORT`)."""
         return (self.value("pbs_api_address") or self.data.get("ssh_hostname") or self.name)
 
 
@@ -190,7 +189,7 @@ def datastore_options(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def _datastores(hv: HostView, out: PbsObjects) -> None:
     for name, spec in hv.value("pbs_datastores").items():
-        out.datastores[name] = Datastore(name, spec.get("path", f"/mnt/datastore/{name}"),
+        out.datastores[name] = Datastore(name, spec.get("path", datastore_path(name)),
                                          datastore_options(spec),
                                          spec.get("reuse_existing", True))
         for ns in spec.get("namespaces", []):
@@ -294,7 +293,7 @@ def _sync_target(fleet: list[HostView], me: HostView, out: PbsObjects,
         remote = safe_id(peer.name)
         token_id = f"{SYNC_USER}!{safe_id(me.name)}"
         fingerprint = job.get("fingerprint") or fingerprint_of(peer.name)
-        options = {"host": peer.address, "port": 8007, "auth-id": token_id}
+        options = {"host": peer.address, "port": PBS_PORT, "auth-id": token_id}
         if fingerprint:
             options["fingerprint"] = fingerprint
         out.remotes[remote] = Remote(remote, options, SecretRef(peer.name, token_id),
@@ -357,7 +356,7 @@ def pve_storages(fleet: list[HostView], name: str,
         ns = _storage_namespace(me, storage)
         if ns:
             opts["namespace"] = ns
-        if storage.get("port", 8007) != 8007:
+        if storage.get("port", PBS_PORT) != PBS_PORT:
             opts["port"] = storage["port"]
         if "prune_backups" in storage:
             opts["prune-backups"] = storage["prune_backups"]

@@ -21,7 +21,9 @@ from pyinfra.api import StringCommand, deploy, operation
 
 from deploys import schema
 from deploys.connection import privileges
+from deploys.conventions import PBS_PORT
 from deploys.host_facts import HostSurvey
+from deploys.nftables.steps import TABLE as nftables_table
 from deploys.pbs import tls
 from deploys.pbs.facts import DatastorePaths, PbsCertFingerprint, PbsList
 
@@ -34,7 +36,7 @@ _SCRIPT = (
     "| grep -c 'install ok installed'); "
     "echo uu_on=$(apt-config dump 2>/dev/null | grep -c 'APT::Periodic::Unattended-Upgrade "
     "\"1\"'); "
-    "nft list table inet pbs_fleet 2>/dev/null | sed 's/^/nft=/'; "
+    f"nft list table inet {nftables_table} 2>/dev/null | sed 's/^/nft=/'; "
 )
 
 
@@ -56,7 +58,7 @@ def parse_firewall(lines: list[str]) -> dict[str, Any]:
                     found.append("any")
         return sorted(set(found))
 
-    return {"input_policy": policy, "pbs_8007_from": sources("8007"),
+    return {"input_policy": policy, "pbs_8007_from": sources(str(PBS_PORT)),
             "ssh_from": sources("22")}
 
 

@@ -7,10 +7,11 @@ the run with one line naming host, key and problem before anything runs.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from deploys import schema
+from deploys.conventions import datastore_path
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._\-]*$")
 NS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._\-]*(?:/[A-Za-z0-9_][A-Za-z0-9._\-]*){0,6}$")
@@ -103,7 +104,7 @@ def check_datastores(value: dict) -> str | None:
         for ns in spec.get("namespaces", []):
             if not isinstance(ns, str) or not NS_RE.match(ns):
                 return f"{where}: namespace {ns!r} is not a valid PBS namespace"
-        path = spec.get("path", f"/mnt/datastore/{name}")
+        path = spec.get("path", datastore_path(name))
         if not path.startswith("/"):
             return f"{where}: path {path!r} must be absolute"
     return None
@@ -159,10 +160,6 @@ def check_storages(value: list) -> str | None:
         if ns is not None and not NS_RE.match(ns):
             return f"{where}: namespace {ns!r} is not a valid PBS namespace"
     return None
-
-
-def _one_of(*allowed: str) -> Callable[[Any], str | None]:
-    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}"
 
 
 def _file_pair(value: dict | None) -> str | None:
@@ -224,7 +221,7 @@ KEYS = schema.register(__name__, {
         doc="User and token for the monitoring agent: DatastoreAudit on /datastore and Audit "
             "on /system/status and /system/tasks. None: no agent identity."),
     "pbs_tls_policy": schema.Key(
-        str, default="tls13", check=_one_of(*TLS_POLICIES),
+        str, default="tls13", check=schema.one_of(*TLS_POLICIES),
         doc="Port 8007: tls13 (TLS 1.3 only), modern (TLS 1.2 with ECDHE+AEAD only, and 1.3), "
             "default (PBS's defaults). See docs/pbs-config.md for the mechanism."),
     "pbs_tls_openssl_conf": schema.Key(

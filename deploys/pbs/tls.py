@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploys.conventions import PBS_PORT
+
 MOZILLA_TLS12 = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
@@ -79,7 +81,7 @@ def dropin_text() -> str:
 PROBE_MARK = "pbs-fleet-tls-probe"
 
 
-def probe_command(port: int = 8007, address: str = "127.0.0.1") -> str:
+def probe_command(port: int = PBS_PORT, address: str = "127.0.0.1") -> str:
     """Shell that tries TLS 1.2 and 1.3 against *address*:*port* with real ``openssl``.
 
     Prints ``pbs-fleet-tls-probe <version> ok|refused <negotiated protocol> <cipher>`` lines.

@@ -11,6 +11,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
 from deploys import schema
+from deploys.fact_overrides import OVERRIDE_FILE
 from deploys.host_facts import HostSurvey
 
 GIB = 1024**3
@@ -143,7 +144,7 @@ def preflight() -> dict:
     survey = host.get_fact(HostSurvey)
     if survey.get("overridden"):
         logger.warning(f"{host.name}: TEST-ONLY fact overrides in effect "
-                       f"(/etc/pbs-fleet/fact-overrides.json): {', '.join(survey['overridden'])}")
+                       f"({OVERRIDE_FILE}): {', '.join(survey['overridden'])}")
     verdict = evaluate(survey, schema.value(host, "preflight_override"),
                        schema.value(host, "preflight_min_ram_gib"),
                        bool(schema.value(host, "zfs_pools")))

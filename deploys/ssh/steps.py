@@ -19,7 +19,7 @@ KEYS = schema.register(__name__, {
                                 doc="Manage the sshd drop-in " + DROPIN + "."),
     "sshd_permit_root_login": schema.Key(
         str, default="prohibit-password",
-        check=lambda v: None if v in ROOT_LOGIN else f"must be one of {', '.join(ROOT_LOGIN)}",
+        check=schema.one_of(*ROOT_LOGIN),
         doc="sshd PermitRootLogin. `no` is refused while the deploy itself logs in as root."),
     "sshd_password_authentication": schema.Key(
         bool, default=False,

@@ -11,11 +11,12 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploys.conventions import datastore_path
+
 LAYOUTS = ("mirror", "raidz1", "raidz2", "striped-mirror", "single")
 _MIN_DISKS = {"mirror": 2, "raidz1": 3, "raidz2": 4, "striped-mirror": 4, "single": 1}
 BY_ID = "/dev/disk/by-id/"
 CLASSES = ("special", "logs", "cache", "spares", "dedup")
-DATASTORE_ROOT = "/mnt/datastore"
 #: Pool-wide properties (inherited by every datastore dataset). atime stays on with relatime:
 #: see docs/deploy.md "Why atime=on + relatime=on".
 POOL_PROPERTIES = {"compression": "lz4", "atime": "on", "relatime": "on", "xattr": "sa",
@@ -271,7 +272,7 @@ def plan_pool(pool: dict[str, Any], disks: dict[str, dict[str, Any]],
 
 def dataset_commands(pool: str, store: str, have: dict[str, dict[str, str]]) -> list[str]:
     """Create ``<pool>/<store>`` at /mnt/datastore/<store>, or fix its properties."""
-    dataset, mountpoint = f"{pool}/{store}", f"{DATASTORE_ROOT}/{store}"
+    dataset, mountpoint = f"{pool}/{store}", datastore_path(store)
     wanted = {"mountpoint": mountpoint, **DATASET_PROPERTIES}
     current = have.get(dataset)
     if current is None:

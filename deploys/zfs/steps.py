@@ -10,6 +10,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import files
 
 from deploys import schema
+from deploys.conventions import datastore_path
 from deploys.zfs import plan as zfsplan
 from deploys.zfs.operations import current_plan, zfs_datastore_datasets, zfs_pool
 
@@ -62,6 +63,6 @@ def zfs_step() -> None:
             zfs_datastore_datasets(name=f"ZFS datasets on {pool['name']}", pool=pool["name"],
                                    stores=list(pool["datastores"]))
         for store in pool.get("datastores", []):
-            files.directory(name=f"Datastore directory {zfsplan.DATASTORE_ROOT}/{store} "
-                                 "owned by backup", path=f"{zfsplan.DATASTORE_ROOT}/{store}",
+            files.directory(name=f"Datastore directory {datastore_path(store)} owned by backup",
+                            path=datastore_path(store),
                             user="backup", group="backup")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploys.fact_overrides import OVERRIDE_FILE
 from lab import simulators
 from lab.sandbox import cgroups, network
 from lab.sandbox.config import HarnessError, Paths, host_address
@@ -26,7 +27,7 @@ from lab.sandbox.inventory import write_inventory
 from lab.sandbox.pidfile import kill, process_alive, read_pid, write_pid
 from lab.sandbox.proc import run
 
-FACT_OVERRIDES_PATH = "/etc/pbs-fleet/fact-overrides.json"
+FACT_OVERRIDES_PATH = OVERRIDE_FILE  # the file the deploys read (one definition)
 SIMULATOR_DIR = "/usr/local/sbin"
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT = 60.0
