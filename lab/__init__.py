@@ -10,6 +10,8 @@ it from the repository root.
 - ``lab/simulators/`` — SIMULATORS of the PBS / PVE commands (``proxmox-backup-manager``,
   ``proxmox-backup-proxy``, ``pvesm``); stand-ins, not Proxmox software.
 - :mod:`lab.pbs_setup` — the simulators' installation onto a sandbox host.
+- :mod:`lab.s3_standin` — moto's S3 server on loopback with TLS: a STAND-IN for S3 (not AWS).
+- :mod:`lab.removable` — a real ext4 on a loop device for removable-datastore tests.
 - :mod:`lab.deploy_data` — inventory data and the TEST-ONLY keyring server for
   ``deploys/pbs_host.py`` on lab hosts.
 """
