@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ACCESS_KEY = "pbs-fleet-test-access"
 SECRET_KEY = "pbs-fleet-test-secret-not-a-credential"
@@ -50,7 +51,7 @@ class StandIn:
                 "fingerprint": self.fingerprint, "access-key": ACCESS_KEY,
                 "secret-key": SECRET_KEY, "path-style": "true"}
 
-    def boto3(self):
+    def boto3(self) -> Any:
         """An independent S3 client (boto3) for filling and checking buckets in tests."""
         import boto3
         from botocore.config import Config
@@ -61,7 +62,7 @@ class StandIn:
                             config=Config(s3={"addressing_style": "path"}))
 
 
-def make_bucket(client, name: str) -> None:
+def make_bucket(client: Any, name: str) -> None:
     """Create *name* in the stand-in's region."""
     client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
 
