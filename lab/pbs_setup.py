@@ -1,5 +1,7 @@
-"""Sandbox-host setup shared by the PBS configuration sandbox tests: the simulators, a
-self-signed certificate (as PBS's postinst makes one) and the proxy simulator as a unit."""
+"""A sandbox host made to look like a PBS node: the SIMULATORS (PBS itself cannot be installed
+here), a self-signed certificate (as PBS's postinst makes one) and the proxy simulator as a unit.
+
+Used by ``make demo`` (scripts/demo_sandbox.py), the sandbox tests and the VM tier."""
 
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ Restart=always
 [Install]
 WantedBy=multi-user.target
 """
+PROXY_UNIT_PATH = "/etc/systemd/system/proxmox-backup-proxy.service"
+#: The certificate PBS's postinst makes (the datastore parent first, as the simulator keeps it).
+MAKE_CERT = "mkdir -p /mnt/datastore && proxmox-backup-manager cert update"
+START_PROXY = "systemctl daemon-reload && systemctl enable --now proxmox-backup-proxy"
 
 
 def write_fleet_inventory(path: Path,
@@ -41,8 +47,7 @@ def write_fleet_inventory(path: Path,
 def prepare_pbs(host: SandboxHost) -> str:
     """Simulators, a self-signed cert (as postinst), the proxy unit; returns the fingerprint."""
     host.install_simulators()
-    host.exec("mkdir -p /mnt/datastore && proxmox-backup-manager cert update")
-    host.exec("cat > /etc/systemd/system/proxmox-backup-proxy.service && systemctl "
-              "daemon-reload && systemctl enable --now proxmox-backup-proxy", input=PROXY_UNIT)
+    host.exec(MAKE_CERT)
+    host.exec(f"cat > {PROXY_UNIT_PATH} && {START_PROXY}", input=PROXY_UNIT)
     info = host.exec("proxmox-backup-manager cert info").stdout
     return info.split("Fingerprint (sha256): ")[1].split()[0]

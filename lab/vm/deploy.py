@@ -10,7 +10,7 @@ from typing import Any
 
 from lab import simulators
 from lab.deploy_data import KEYRING, keyring_server
-from lab.pbs_setup import PROXY_UNIT
+from lab.pbs_setup import MAKE_CERT, PROXY_UNIT, PROXY_UNIT_PATH, START_PROXY
 from lab.sandbox.pyinfra_run import PyinfraResult, run_pyinfra
 from lab.vm import Machine, Shell
 
@@ -67,11 +67,10 @@ def prepare_pbs(shell: Shell) -> list[str]:
     makes one) and the proxy simulator as ``proxmox-backup-proxy.service`` on 8007."""
     names = install_simulators(shell)
     if shell.run("systemctl is-active proxmox-backup-proxy").status != 0:
-        shell.check("mkdir -p /mnt/datastore && proxmox-backup-manager cert update")
-        with shell.client.open_sftp() as sftp, \
-                sftp.open("/etc/systemd/system/proxmox-backup-proxy.service", "w") as unit:
+        shell.check(MAKE_CERT)
+        with shell.client.open_sftp() as sftp, sftp.open(PROXY_UNIT_PATH, "w") as unit:
             unit.write(PROXY_UNIT)
-        shell.check("systemctl daemon-reload && systemctl enable --now proxmox-backup-proxy")
+        shell.check(START_PROXY)
     return names
 
 
