@@ -13,6 +13,8 @@ the installed agent's dedup report and metrics. Removes the host unless --keep. 
 from __future__ import annotations
 
 import argparse
+import html
+import re
 import sys
 import tempfile
 import time
@@ -30,7 +32,8 @@ from lab.pbs_setup import prepare_pbs  # noqa: E402
 from lab.sandbox import HarnessError, Sandbox, run_pyinfra  # noqa: E402
 
 DEMO_DATASTORE = "/var/tmp/pbs-demo-datastore"
-AGENT_URL = "http://127.0.0.1:9797/metrics"
+AGENT_URL = "http://127.0.0.1:9797/"  # the landing page: each collector, its state and why
+ROW = re.compile(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td></tr>")
 
 
 def show_agent(host) -> None:
@@ -49,9 +52,12 @@ def show_agent(host) -> None:
     served = host.exec(f"python3 -c \"import urllib.request as u; "
                        f"print(u.urlopen('{AGENT_URL}', timeout=10).read().decode())\"",
                        check=False).stdout
-    lines = [ln for ln in served.splitlines() if ln.startswith("pbs_agent_collector_success")]
-    print("collector health served by the pbs-agent unit on the host:")
-    print("\n".join(f"  {ln}" for ln in lines) or "  (agent not answering)")
+    rows = ROW.findall(served)
+    print(f"collectors of the pbs-agent unit on the host ({AGENT_URL}):")
+    for name, state, detail in rows:
+        print(f"  {name:<9} {state:<7} {html.unescape(detail)}".rstrip())
+    if not rows:
+        print("  (agent not answering)")
 
 
 def main() -> int:

@@ -24,10 +24,17 @@ class CollectContext(Host):
         self.parse_errors = 0
         #: Set by :meth:`fail`: the run's metrics are kept but its success gauge is 0.
         self.failure: str | None = None
+        #: Set by :meth:`note`: why a successful run has little or nothing to show.
+        self.notes: list[str] = []
 
     def fail(self, reason: str) -> None:
         """Mark the run failed while still returning metrics (e.g. ``pbs_api_up 0``)."""
         self.failure = reason
+
+    def note(self, state: str) -> None:
+        """Say why a successful run exports little (a state of the host, not a failure);
+        the landing page shows it next to the collector."""
+        self.notes.append(state)
 
     def parse_error(self, what: str) -> None:
         """Count one malformed input (task log line, sysfs value, tool output…)."""

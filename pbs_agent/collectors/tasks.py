@@ -71,9 +71,17 @@ class TasksCollector(Collector):
         self._state: IngestState | None = None
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
-        tasks_dir = ctx.settings.log_dir / "tasks"
+        log_dir = ctx.settings.log_dir
+        tasks_dir = log_dir / "tasks"
+        if not log_dir.is_dir():
+            raise SourceError(str(log_dir), "no PBS log directory (is proxmox-backup-server "
+                                            "installed? see --pbs.log-dir)")
+        if not tasks_dir.exists():
+            ctx.note(f"no task log directory yet ({tasks_dir}): PBS has run no task on this "
+                     "host, nothing to count")
+            return []
         if not tasks_dir.is_dir():
-            raise SourceError(str(tasks_dir), "no task log directory")
+            raise SourceError(str(tasks_dir), "not a directory")
         state = self._load(ctx)
         reader = ArchiveReader(tasks_dir, state.positions)
         changed = False

@@ -53,6 +53,7 @@ class RunResult:
     duration: float
     finished: float
     text: bytes  # empty when the run failed
+    detail: str = ""  # why it failed, or the collector's notes on a quiet success
 
 
 class CollectorSlot:
@@ -87,15 +88,16 @@ class Runner:
         try:
             text = render(slot.collector.collect(ctx))
             ok = ctx.failure is None
+            detail = "; ".join(ctx.notes) if ok else str(ctx.failure)
             if not ok:
-                self._log_failure(slot, str(ctx.failure))
+                self._log_failure(slot, detail)
         except PbsAgentError as exc:
-            text, ok = b"", False
-            self._log_failure(slot, f"{exc}")
+            text, ok, detail = b"", False, f"{exc}"
+            self._log_failure(slot, detail)
         except Exception as exc:  # a bug in one collector must not stop the others
-            text, ok = b"", False
+            text, ok, detail = b"", False, f"crashed: {exc.__class__.__name__}: {exc}"
             log.exception("collector %s crashed: %s", name, exc)
-        result = RunResult(ok, time.monotonic() - start, self.clock(), text)
+        result = RunResult(ok, time.monotonic() - start, self.clock(), text, detail)
         slot.parse_errors += ctx.parse_errors
         if ok:
             slot.last_success = result.finished

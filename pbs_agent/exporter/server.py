@@ -127,13 +127,14 @@ class Handler(BaseHTTPRequestHandler):
             r = slot.result
             state = "running first time" if r is None else ("ok" if r.success else "failed")
             rows.append(f"<tr><td>{html.escape(slot.collector.name)}</td><td>{state}</td>"
-                        f"<td>{'' if r is None else f'{r.duration:.3f} s'}</td></tr>")
+                        f"<td>{'' if r is None else f'{r.duration:.3f} s'}</td>"
+                        f"<td>{'' if r is None else html.escape(r.detail)}</td></tr>")
         body = (
             "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>pbs-agent</title>"
             "</head><body><h1>pbs-agent exporter</h1>"
             f"<p>Version {html.escape(__version__)}. <a href=\"/metrics\">Metrics</a> · "
             "<a href=\"/-/healthy\">Health</a></p>"
-            "<table><tr><th>collector</th><th>last run</th><th>duration</th></tr>"
+            "<table><tr><th>collector</th><th>last run</th><th>duration</th><th>detail</th></tr>"
             f"{''.join(rows)}</table></body></html>\n"
         )
         self._send(200, body.encode(), "text/html; charset=utf-8")

@@ -165,10 +165,28 @@ def test_missing_task_log_still_counts_the_task(settings: Settings) -> None:
     assert value(smp, "pbs_backup_logical_bytes_total", **VM100) == VM100_DISK.size
 
 
-def test_no_task_directory_is_a_source_error(tmp_path: Path) -> None:
+def test_no_log_directory_is_a_source_error(tmp_path: Path) -> None:
     s = Settings(log_dir=tmp_path / "nope", state_dir=tmp_path / "state")
-    with pytest.raises(SourceError, match="no task log directory"):
+    with pytest.raises(SourceError, match="no PBS log directory"):
         list(TasksCollector().collect(CollectContext(s)))
+
+
+def test_no_task_directory_yet_is_a_state_not_a_failure(tmp_path: Path) -> None:
+    """A fresh PBS host has run no task: nothing to count, and the collector says so."""
+    (tmp_path / "log").mkdir()
+    ctx = CollectContext(Settings(log_dir=tmp_path / "log", state_dir=tmp_path / "state"))
+    assert list(TasksCollector().collect(ctx)) == []
+    assert ctx.failure is None
+    assert ctx.notes == [f"no task log directory yet ({tmp_path / 'log' / 'tasks'}): "
+                         "PBS has run no task on this host, nothing to count"]
+
+
+def test_task_path_that_is_a_file_is_a_source_error(tmp_path: Path) -> None:
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "tasks").write_text("")
+    ctx = CollectContext(Settings(log_dir=tmp_path / "log", state_dir=tmp_path / "state"))
+    with pytest.raises(SourceError, match="not a directory"):
+        list(TasksCollector().collect(ctx))
 
 
 def test_unwritable_state_dir_keeps_working(settings: Settings, tmp_path: Path) -> None:

@@ -67,12 +67,14 @@ def test_parse_errors_accumulate(settings: Settings) -> None:
 
 def test_recovery_after_failure(settings: Settings, tmp_path: Path) -> None:
     runner = Runner([TasksCollector()], settings)
-    tasks = settings.log_dir / "tasks"
+    logs = settings.log_dir
     hidden = tmp_path / "hidden"
-    tasks.rename(hidden)
+    logs.rename(hidden)
     runner.run_all()
-    assert runner.slots[0].result is not None and not runner.slots[0].result.success
-    hidden.rename(tasks)
+    result = runner.slots[0].result
+    assert result is not None and not result.success
+    assert result.detail.startswith(f"{logs}: no PBS log directory")
+    hidden.rename(logs)
     runner.run_all()
     assert 'pbs_agent_collector_success{collector="tasks"} 1.0' in runner.exposition().decode()
 
@@ -127,3 +129,14 @@ def test_exposition_is_cached_until_a_run_finishes(settings: Settings) -> None:
     second = runner.exposition()
     assert second is not first and b'job_id="new"' in second
     assert gzip.decompress(runner.exposition(gzipped=True)) == second
+
+
+def test_a_note_is_kept_with_a_successful_run(settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "log").mkdir()
+    fresh = Settings(log_dir=tmp_path / "log", state_dir=tmp_path / "state")
+    runner = Runner([TasksCollector()], fresh)
+    runner.run_all()
+    result = runner.slots[0].result
+    assert result is not None and result.success
+    assert result.detail.startswith("no task log directory yet")
+    assert 'pbs_agent_collector_success{collector="tasks"} 1.0' in runner.exposition().decode()

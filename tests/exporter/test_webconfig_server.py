@@ -81,6 +81,7 @@ def test_wrong_credentials_get_401(server: ExporterServer, tls_files, auth) -> N
 def test_landing_health_and_404(server: ExporterServer, tls_files) -> None:
     status, _, body = get(server, "/", tls_files[0])
     assert status == 200 and b'href="/metrics"' in body and b"<td>tasks</td><td>ok</td>" in body
+    assert b"<th>detail</th>" in body
     assert get(server, "/-/healthy", tls_files[0])[:1] == (200,)
     assert get(server, "/nope", tls_files[0])[0] == 404
 
@@ -232,3 +233,24 @@ def test_changed_web_config_is_reloaded(settings: Settings, tls_files, tmp_path:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_landing_page_says_why(tmp_path: Path) -> None:
+    """Failed collectors show their reason, quiet ones their state, on the landing page."""
+    (tmp_path / "fresh").mkdir()
+    runner = Runner([TasksCollector()], Settings(log_dir=tmp_path / "fresh",
+                                                 state_dir=tmp_path / "state"))
+    runner.run_all()
+    srv = ExporterServer("127.0.0.1:0", runner, load_web_config(None))
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.request("GET", "/")
+        body = conn.getresponse().read().decode()
+        conn.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert "<td>tasks</td><td>ok</td>" in body
+    assert "no task log directory yet" in body and "PBS has run no task" in body
