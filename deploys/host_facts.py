@@ -48,7 +48,14 @@ class HostSurvey(FactBase[dict]):
     Values from the TEST-ONLY file ``/etc/pbs-fleet/fact-overrides.json`` replace measured ones;
     their names are listed under ``"overridden"``.
 
-    Example: ``host.get_fact(HostSurvey)["aes_ni"]`` → ``True``
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(HostSurvey)
+        # {"arch": "amd64", "os_id": "debian", "os_version": "12", "aes_ni": True,
+        #  "mem_total_bytes": 68719476736, "storage_drivers": ["ahci"], "nics": {"eno1": 10000},
+        #  "kernel": "6.1.0-28-amd64", "zfs_loaded": True, …, "overridden": []}
     """
 
     @staticmethod
@@ -73,7 +80,12 @@ class SshConnection(FactBase[dict]):
 
     Read without sudo (sudo drops the variable). Empty dict for non-SSH connectors.
 
-    Example: ``{"client": "10.231.0.1", "client_port": 51234, "server": "10.231.0.10", "port": 22}``
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(SshConnection, _sudo=False)
+        # {"client": "10.231.0.1", "client_port": 51234, "server": "10.231.0.10", "port": 22}
     """
 
     @staticmethod

@@ -19,7 +19,16 @@ def agent_tree(tarball: str, digest: str, dest: str = LIB_DIR):
 
     The tree is unpacked next to the old one and swapped in with one rename.
 
-    Example: ``agent_tree(name="pbs_agent", tarball="/tmp/pbs_agent-ab12.tar", digest="ab12…")``
+    + tarball: the ``pbs_agent-<digest>.tar`` on the controller (from
+      :func:`deploys.agent.package.build_tarball`)
+    + digest: the tree digest the tarball was built from; written to ``dest/VERSION``
+    + dest: directory on the target that holds ``pbs_agent/``
+
+    **Example:**
+
+    .. code:: python
+
+        agent_tree(name="pbs_agent", tarball="/tmp/pbs_agent-ab12.tar", digest="ab12…")
     """
     installed = host.get_fact(FileContents, path=f"{dest}/VERSION")
     if installed and installed[0].strip() == digest:
@@ -47,8 +56,18 @@ def secret_file(path: str, secret: HiddenValue | str, owner: str, group: str,
     The content is compared by SHA-256, uploaded from memory into a 0700 directory and then
     moved into place with its final owner and mode.
 
-    Example: ``secret_file(name="token", path="/etc/pbs-agent/api-token",
-    secret=HiddenValue("…"), owner="root", group="pbs-agent")``
+    + path: the file on the target
+    + secret: its content (a trailing newline is added); a ``HiddenValue`` stays masked in logs
+    + owner: user owning the file
+    + group: group owning the file
+    + mode: octal file mode
+
+    **Example:**
+
+    .. code:: python
+
+        secret_file(name="token", path="/etc/pbs-agent/api-token",
+                    secret=HiddenValue("…"), owner="root", group="pbs-agent")
     """
     raw = secret.unmask() if isinstance(secret, HiddenValue) else str(secret)
     content = raw.encode() + b"\n"

@@ -38,7 +38,15 @@ def fetch_command(url: str, sha512: str, dest: str) -> StringCommand:
 def pinned_keyring(url: str, sha512: str, dest: str):
     """Install the keyring at *url* to *dest* if *dest* does not already match *sha512*.
 
-    Example::
+    A download whose checksum differs is never installed (see :func:`fetch_command`).
+
+    + url: where the keyring is fetched from
+    + sha512: the pinned SHA-512 (hex) the keyring must have
+    + dest: the keyring file on the target
+
+    **Example:**
+
+    .. code:: python
 
         pinned_keyring(name="Proxmox keyring",
                        url="https://enterprise.proxmox.com/debian/proxmox-release-bookworm.gpg",
@@ -73,6 +81,12 @@ def update_command(timeout: int, attempts: int = 3, pause: str = JITTER) -> str:
 def apt_update(timeout: int = 120):
     """Refresh apt's lists (bounded time, retried). Use with ``_if=`` for idempotent deploys.
 
-    Example: ``apt_update(name="Apt update", timeout=120, _if=any_changed(sources))``
+    + timeout: seconds after which one ``apt-get update`` attempt is killed
+
+    **Example:**
+
+    .. code:: python
+
+        apt_update(name="Apt update", timeout=120, _if=any_changed(sources))
     """
     yield update_command(timeout)

@@ -15,8 +15,15 @@ class NftTableComment(FactBase[str]):
     Our table carries the hash of its own rules in its comment, so a reload is needed
     exactly when the comment differs.
 
-    Example: ``host.get_fact(NftTableComment, family="inet", table="pbs_fleet")`` →
-    ``"pbs-fleet sha256:3f2a…"``
+    + family: the table's family (``inet``)
+    + table: the table's name
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(NftTableComment, family="inet", table="pbs_fleet")
+        # "pbs-fleet sha256:3f2a…"
     """
 
     @staticmethod

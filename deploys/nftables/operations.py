@@ -18,7 +18,15 @@ def nft_ruleset(path: str, content: str, family: str, table: str, comment: str):
     The new file is uploaded next to *path*, validated with ``nft -c -f``, and only then moved
     into place and loaded: an invalid ruleset never reaches the kernel.
 
-    Example::
+    + path: the ruleset file on the target
+    + content: the ruleset text
+    + family: nftables family of the table (``inet``)
+    + table: name of the table the ruleset defines
+    + comment: the table's comment when current (it carries the hash of the rules)
+
+    **Example:**
+
+    .. code:: python
 
         nft_ruleset(name="Firewall", path="/etc/nftables.d/pbs-fleet.nft", content=rules,
                     family="inet", table="pbs_fleet", comment="pbs-fleet sha256:…")

@@ -31,8 +31,14 @@ def _json(output: list[str], what: str) -> Any:
 class PbsList(FactBase[list]):
     """``proxmox-backup-manager <kind> list --output-format json`` as a list of dicts.
 
-    >>> host.get_fact(PbsList, kind="datastore")
-    [{"name": "store1", "path": "/mnt/datastore/store1", "gc-schedule": "daily"}]
+    + kind: one of :data:`LIST_KINDS` (``datastore``, ``prune-job``, ``remote``, ``acl``, …)
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PbsList, kind="datastore")
+        # [{"name": "store1", "path": "/mnt/datastore/store1", "gc-schedule": "daily"}]
     """
 
     @staticmethod
@@ -55,8 +61,14 @@ class PbsList(FactBase[list]):
 class PbsTokens(FactBase[list]):
     """``user list-tokens <userid> --output-format json``; [] when the user does not exist.
 
-    >>> host.get_fact(PbsTokens, userid="pve-a@pbs")
-    [{"tokenid": "pve-a@pbs!pve", "comment": "PVE cluster a"}]
+    + userid: the user whose tokens to list (``name@realm``)
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PbsTokens, userid="pve-a@pbs")
+        # [{"tokenid": "pve-a@pbs!pve", "comment": "PVE cluster a"}]
     """
 
     @staticmethod
@@ -77,8 +89,12 @@ class PbsTokens(FactBase[list]):
 class PbsNode(FactBase[dict]):
     """``node show --output-format json`` (node.cfg).
 
-    >>> host.get_fact(PbsNode)
-    {"ciphers-tls-1.2": "PSK-AES256-GCM-SHA384", "ciphers-tls-1.3": "TLS_AES_256_GCM_SHA384"}
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PbsNode)
+        # {"ciphers-tls-1.2": "PSK-AES256-GCM-SHA384", "ciphers-tls-1.3": "TLS_AES_256_GCM_SHA384"}
     """
 
     @staticmethod
@@ -99,8 +115,11 @@ class PbsNode(FactBase[dict]):
 class PbsCertFingerprint(FactBase[str]):
     """SHA-256 fingerprint of the proxy certificate from ``cert info`` (None: no cert).
 
-    >>> host.get_fact(PbsCertFingerprint)
-    "64:d3:…:fe"
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PbsCertFingerprint)  # "64:d3:…:fe"
     """
 
     def requires_command(self, *args: Any, **kwargs: Any) -> str:
@@ -118,8 +137,14 @@ class PbsCertFingerprint(FactBase[str]):
 class DatastorePaths(FactBase[dict]):
     """Owner and chunk-store presence of datastore directories.
 
-    >>> host.get_fact(DatastorePaths, paths=["/mnt/datastore/store1"])
-    {"/mnt/datastore/store1": {"exists": True, "owner": "backup:backup", "chunks": True}}
+    + paths: the datastore directories
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(DatastorePaths, paths=["/mnt/datastore/store1"])
+        # {"/mnt/datastore/store1": {"exists": True, "owner": "backup:backup", "chunks": True}}
     """
 
     @staticmethod
@@ -146,8 +171,11 @@ class RemotePasswordDigests(FactBase[dict]):
     """sha256 of each remote's stored password (remote.cfg keeps it base64-encoded), so the
     controller can tell whether a token secret changed without the secret leaving the host.
 
-    >>> host.get_fact(RemotePasswordDigests)
-    {"pbs1": "9f86d08…"}
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(RemotePasswordDigests)  # {"pbs1": "9f86d08…"}
     """
 
     @staticmethod

@@ -25,7 +25,21 @@ from deploys.pbs.desired import DATASTORE_MANAGED, Acl
 def datastore(ds_name: str, path: str, options: Mapping[str, Any],
               current: Mapping[str, Any] | None, reuse_chunk_store: bool):
     """Create (re-attaching an existing chunk store with PBS 4's ``--reuse-datastore``) or
-    update one datastore. Refusals are decided before, in :func:`datastore_refusal`."""
+    update one datastore. Refusals are decided before, in :func:`datastore_refusal`.
+
+    + ds_name: the datastore name
+    + path: its directory
+    + options: the managed options (``gc-schedule``, ``notify``, ``tuning``, …)
+    + current: the datastore as PBS lists it now, None if absent
+    + reuse_chunk_store: re-attach the chunk store already at *path* (PBS 4)
+
+    **Example:**
+
+    .. code:: python
+
+        datastore(name="Datastore store1", ds_name="store1", path="/mnt/datastore/store1",
+                  options={"gc-schedule": "daily"}, current=None, reuse_chunk_store=False)
+    """
     if current is None:
         yield commands.checked(commands.datastore_create(ds_name, path, options,
                                                          reuse_datastore=reuse_chunk_store),
@@ -59,7 +73,22 @@ def datastore_refusal(ds_name: str, path: str, current: Mapping[str, Any] | None
 @operation()
 def job(kind: str, job_id: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
         managed: Iterable[str]):
-    """Create or update one prune/verify/sync job."""
+    """Create or update one prune/verify/sync job.
+
+    + kind: ``prune-job``, ``verify-job`` or ``sync-job``
+    + job_id: the job's id
+    + options: the desired options
+    + current: the job as PBS lists it now, None if absent
+    + managed: the options this deploy owns (others are left alone)
+
+    **Example:**
+
+    .. code:: python
+
+        job(name="Prune job store1-prune", kind="prune-job", job_id="store1-prune",
+            options={"store": "store1", "schedule": "daily", "keep-daily": 7},
+            current=None, managed=PRUNE_MANAGED)
+    """
     if current is None:
         yield commands.checked(commands.job_create(kind, job_id, options),
                                f"{kind} create {job_id}")
@@ -74,7 +103,18 @@ def job(kind: str, job_id: str, options: Mapping[str, Any], current: Mapping[str
 
 @operation()
 def remove(kind: str, object_id: str, exists: bool):
-    """Remove one object listed in ``pbs_remove`` (datastores keep their data)."""
+    """Remove one object listed in ``pbs_remove`` (datastores keep their data).
+
+    + kind: ``datastore``, ``remote``, ``token`` or a job kind
+    + object_id: its id (``user@realm!name`` for a token)
+    + exists: whether PBS has it now
+
+    **Example:**
+
+    .. code:: python
+
+        remove(name="Remove verify-job old", kind="verify-job", object_id="old", exists=True)
+    """
     if not exists:
         host.noop(f"{kind} {object_id} is already absent")
         return
@@ -91,7 +131,19 @@ def remove(kind: str, object_id: str, exists: bool):
 
 @operation()
 def user(userid: str, options: Mapping[str, Any], current: Mapping[str, Any] | None):
-    """Create a PBS user (realm pbs, no password: it authenticates with tokens) or update it."""
+    """Create a PBS user (realm pbs, no password: it authenticates with tokens) or update it.
+
+    + userid: ``name@pbs``
+    + options: ``comment`` and ``email``
+    + current: the user as PBS lists it now, None if absent
+
+    **Example:**
+
+    .. code:: python
+
+        user(name="User pve-a@pbs", userid="pve-a@pbs", options={"comment": "PVE a"},
+             current=None)
+    """
     if current is None:
         yield commands.checked(commands.user_create(userid, options), f"user create {userid}")
         return
@@ -110,6 +162,23 @@ def token(token_id: str, options: Mapping[str, Any], exists: bool, secret_known:
 
     An existing token whose secret the store lacks is reported, not replaced, unless
     *regenerate* (``pbs_regenerate_tokens``) asks for it.
+
+    + token_id: ``user@realm!name``
+    + options: token options (``comment``)
+    + exists: whether PBS has the token now
+    + secret_known: whether the controller store holds its secret
+    + regenerate: delete and reissue an existing token
+    + store_path: the controller's secret store file
+    + store_key: the token secret's key in that store
+
+    **Example:**
+
+    .. code:: python
+
+        token(name="Token pve-a@pbs!pve", token_id="pve-a@pbs!pve", options={},
+              exists=False, secret_known=False, regenerate=False,
+              store_path="~/.config/pbs-fleet/secrets.json",
+              store_key="token:pbs1:pve-a@pbs!pve")
     """
     userid, name = token_id.split("!", 1)
     if exists and not regenerate:
@@ -126,7 +195,18 @@ def token(token_id: str, options: Mapping[str, Any], exists: bool, secret_known:
 
 @operation()
 def acls(add: list[Acl], remove_: list[Acl]):
-    """Grant missing ACL entries and revoke stale ones of identities this deploy manages."""
+    """Grant missing ACL entries and revoke stale ones of identities this deploy manages.
+
+    + add: entries to grant
+    + remove_: entries to revoke
+
+    **Example:**
+
+    .. code:: python
+
+        acls(name="ACLs", add=[Acl("/datastore/store1", "pve-a@pbs!pve", "DatastoreBackup")],
+             remove_=[])
+    """
     for entry in add:
         yield commands.checked(commands.acl_update(entry.path, entry.role, entry.auth_id,
                                                    propagate=entry.propagate),
@@ -144,7 +224,25 @@ def remote(remote_name: str, options: Mapping[str, Any], current: Mapping[str, A
            push_password: bool, store_path: str, store_key: str, pin_from: str | None = None):
     """A remote with its pinned fingerprint; the password (a token secret) is filled in at
     execution time from the controller store and never printed. With *pin_from* (the peer had
-    no certificate when planning) the fingerprint is read from that peer when executing."""
+    no certificate when planning) the fingerprint is read from that peer when executing.
+
+    + remote_name: the remote's name
+    + options: ``host``, ``port``, ``auth-id``, ``fingerprint``, ``comment``
+    + current: the remote as PBS lists it now, None if absent
+    + push_password: (re)send the password (the token secret changed)
+    + store_path: the controller's secret store file
+    + store_key: the password's key in that store
+    + pin_from: inventory name of the peer whose certificate to pin at execution time
+
+    **Example:**
+
+    .. code:: python
+
+        remote(name="Remote pbs1", remote_name="pbs1", current=None, push_password=True,
+               options={"host": "10.0.0.11", "auth-id": "sync@pbs!pbs2"},
+               store_path="~/.config/pbs-fleet/secrets.json",
+               store_key="token:pbs1:sync@pbs!pbs2")
+    """
     what = f"remote {'create' if current is None else 'update'} {remote_name}"
     if current is None:
         if pin_from:
@@ -167,7 +265,18 @@ def remote(remote_name: str, options: Mapping[str, Any], current: Mapping[str, A
 
 @operation()
 def node_config(sets: Mapping[str, str], deletes: list[str]):
-    """``node update`` for the TLS ciphers / ACME settings."""
+    """``node update`` for the TLS ciphers / ACME settings.
+
+    + sets: node.cfg keys to set
+    + deletes: node.cfg keys to delete
+
+    **Example:**
+
+    .. code:: python
+
+        node_config(name="TLS policy", sets={"ciphers-tls-1.3": "TLS_AES_256_GCM_SHA384"},
+                    deletes=[])
+    """
     if sets or deletes:
         yield commands.checked(commands.node_update(sets, deletes), "node update")
     else:
@@ -181,6 +290,14 @@ def sync_point(what: str):
     pyinfra orders operations as a graph of each host's own sequence; an operation shared by
     all hosts is a single node, so everything before it (e.g. tokens issued on the local PBS)
     runs before anything after it on any host (the offsite remote, the PVE storage).
+
+    + what: what is done by then (shown in the no-op message)
+
+    **Example:**
+
+    .. code:: python
+
+        sync_point(name="All PBS tokens issued", what="tokens issued")
     """
     host.noop(f"sync point: {what}")
     yield from ()

@@ -161,7 +161,17 @@ def gather(policy: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 @operation()
 def report(policy: str, report_dir: str):
-    """Gather, print and save the report at execution time; never a change."""
+    """Gather, print and save the hardening report at execution time; never a change.
+
+    + policy: the TLS policy the proxy should satisfy (``tls13``, ``modern``, ``default``)
+    + report_dir: controller directory for the per-host and fleet JSON
+
+    **Example:**
+
+    .. code:: python
+
+        report(name="Hardening report", policy="tls13", report_dir="reports")
+    """
     if not host.state.is_executing:
         host.noop("hardening report is gathered after the other operations")
         return

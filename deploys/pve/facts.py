@@ -33,7 +33,15 @@ def parse_storage_cfg(lines: list[str]) -> dict[str, dict[str, Any]]:
 
 
 class PveStorageConfig(FactBase[dict]):
-    """The parsed ``storage.cfg`` ({} when absent)."""
+    """The parsed ``/etc/pve/storage.cfg`` ({} when absent).
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PveStorageConfig)
+        # {"pbs-pbs1-store1": {"type": "pbs", "server": "192.0.2.10", "datastore": "store1", …}}
+    """
 
     @staticmethod
     def default() -> dict:
@@ -50,8 +58,14 @@ class PveSecretDigests(FactBase[dict]):
     """sha256 of ``<id>.pw`` and ``<id>.enc`` (trailing newlines stripped) per storage id; the
     secrets themselves never leave the node.
 
-    >>> host.get_fact(PveSecretDigests, storage_ids=["pbs-a"])
-    {"pbs-a": "9f86d08…", "pbs-a.enc": "1b4f0e9…"}
+    + storage_ids: the storage ids whose secrets to digest
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PveSecretDigests, storage_ids=["pbs-a"])
+        # {"pbs-a": "9f86d08…", "pbs-a.enc": "1b4f0e9…"}
     """
 
     @staticmethod

@@ -41,7 +41,25 @@ def storage_refusal(storage: PveStorage, current: Mapping[str, Any] | None) -> s
 def pbs_storage(storage: PveStorage, current: Mapping[str, Any] | None, push_password: bool,
                 key_fingerprint: str | None, store_path: str, store_keys: Sequence[str]):
     """``pvesm add pbs`` when missing; ``pvesm set`` for a changed fingerprint, namespace,
-    token, password (a regenerated secret) or encryption key."""
+    token, password (a regenerated secret) or encryption key. Secrets are filled in at
+    execution time from the controller store and never printed.
+
+    + storage: the desired storage entry
+    + current: the entry in ``storage.cfg`` now, None if absent
+    + push_password: (re)send the token secret
+    + key_fingerprint: fingerprint of the encryption key to set, None without encryption
+    + store_path: the controller's secret store file
+    + store_keys: the token secret's key, then the encryption key's key, in that store
+
+    **Example:**
+
+    .. code:: python
+
+        pbs_storage(name="PBS storage pbs-pbs1-store1", storage=storage, current=None,
+                    push_password=True, key_fingerprint=None,
+                    store_path="~/.config/pbs-fleet/secrets.json",
+                    store_keys=["token:pbs1:pve-a@pbs!pve"])
+    """
     sid = storage.storage_id
     token_key = store_keys[0]
     if current is None:

@@ -22,8 +22,17 @@ def check_and_reload_command(path: str, backup: str) -> StringCommand:
 def sshd_dropin(path: str, content: str):
     """Write the sshd drop-in *path*; keep it only if ``sshd -t`` passes; reload sshd.
 
-    Example: ``sshd_dropin(name="sshd hardening", path="/etc/ssh/sshd_config.d/10-x.conf",
-    content="PasswordAuthentication no\\n")``
+    A rejected drop-in is replaced by the previous one (or removed) and the operation fails.
+
+    + path: the drop-in file under ``/etc/ssh/sshd_config.d``
+    + content: its text
+
+    **Example:**
+
+    .. code:: python
+
+        sshd_dropin(name="sshd hardening", path="/etc/ssh/sshd_config.d/10-x.conf",
+                    content="PasswordAuthentication no\\n")
     """
     current = host.get_fact(FileContents, path=path)
     if current is not None and "\n".join(current) + "\n" == content:

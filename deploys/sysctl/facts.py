@@ -11,8 +11,14 @@ class SysctlState(FactBase[dict]):
     A key the host cannot set (absent, mode 0444 in a network namespace, read-only
     ``/proc/sys`` in a container) has ``writable: False``.
 
-    Example: ``host.get_fact(SysctlState, keys=["net.core.somaxconn"])`` →
-    ``{"net.core.somaxconn": {"value": "4096", "writable": True}}``
+    + keys: the kernel parameters to read
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(SysctlState, keys=["net.core.somaxconn"])
+        # {"net.core.somaxconn": {"value": "4096", "writable": True}}
     """
 
     @staticmethod

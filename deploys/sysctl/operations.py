@@ -27,12 +27,17 @@ def set_command(key: str, value: str) -> StringCommand:
 
 @operation()
 def sysctl_apply(settings: Mapping[str, object], skip_unsettable: bool = False):
-    """Make the live values match *settings*.
+    """Make the live values match *settings*; each value is read back after it is set.
 
-    With ``skip_unsettable`` (TEST-ONLY data switch), keys this host cannot write are
-    reported and skipped instead of failing.
+    + settings: kernel parameter → value
+    + skip_unsettable: (TEST-ONLY data switch) report and skip keys this host cannot write
+      instead of failing
 
-    Example: ``sysctl_apply(name="Apply sysctl", settings={"net.core.somaxconn": 4096})``
+    **Example:**
+
+    .. code:: python
+
+        sysctl_apply(name="Apply sysctl", settings={"net.core.somaxconn": 4096})
     """
     wanted = {k: normalise(v) for k, v in settings.items()}
     live = host.get_fact(SysctlState, keys=sorted(wanted))
@@ -52,7 +57,13 @@ def sysctl_apply(settings: Mapping[str, object], skip_unsettable: bool = False):
 def zfs_arc_live(arc_max_bytes: int):
     """Set ``zfs_arc_max`` on the loaded ZFS module (no-op when the module is not loaded).
 
-    Example: ``zfs_arc_live(name="ARC limit", arc_max_bytes=8 << 30)``
+    + arc_max_bytes: the ARC limit in bytes
+
+    **Example:**
+
+    .. code:: python
+
+        zfs_arc_live(name="ARC limit", arc_max_bytes=8 << 30)
     """
     param = "/sys/module/zfs/parameters/zfs_arc_max"
     current = host.get_fact(FileContents, path=param)

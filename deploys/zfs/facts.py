@@ -57,9 +57,15 @@ class ZfsDisks(FactBase[dict]):
 
     The TEST-ONLY override file may replace a disk's state (key ``disks``).
 
-    Example: ``host.get_fact(ZfsDisks, paths=["/dev/disk/by-id/ata-A"])`` →
-    ``{"/dev/disk/by-id/ata-A": {"device": "/dev/sda", "exists": True, "partitions": [],
-    "signatures": [], "mounts": []}}``
+    + paths: the disks, as ``/dev/disk/by-id`` paths
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(ZfsDisks, paths=["/dev/disk/by-id/ata-A"])
+        # {"/dev/disk/by-id/ata-A": {"path": "/dev/disk/by-id/ata-A", "device": "/dev/sda",
+        #  "exists": True, "partitions": [], "signatures": [], "mounts": []}}
     """
 
     @staticmethod
@@ -83,6 +89,13 @@ class ZpoolStatus(FactBase[list]):
 
     The TEST-ONLY override file may supply them (key ``zpool_status``, a list of lines).
     Parse with :func:`deploys.zfs.plan.parse_zpool_status`.
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(ZpoolStatus)
+        # ["  pool: tank", " state: ONLINE", "config:", "", "\\ttank  ONLINE  0  0  0", …]
     """
 
     @staticmethod
@@ -101,7 +114,12 @@ class ZpoolStatus(FactBase[list]):
 class ZfsProperties(FactBase[dict]):
     """Local properties of every ZFS filesystem: ``{dataset: {property: value}}``.
 
-    Example: ``{"tank/store1": {"mountpoint": "/mnt/datastore/store1", "atime": "on"}}``
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(ZfsProperties)
+        # {"tank/store1": {"mountpoint": "/mnt/datastore/store1", "atime": "on"}}
     """
 
     @staticmethod

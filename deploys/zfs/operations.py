@@ -25,7 +25,13 @@ def zfs_pool(pool: dict[str, Any], wipe_allow: list[str]):
 
     Disks in use are refused unless on *wipe_allow*; ``-f`` only with an allow-listed disk.
 
-    Example::
+    + pool: the pool spec from ``zfs_pools`` (``name``, ``layout``, ``disks``, optional
+      ``special``, ``log``, ``ashift``, ``special_small_blocks``)
+    + wipe_allow: by-id disks the deploy may wipe although they carry data signatures
+
+    **Example:**
+
+    .. code:: python
 
         zfs_pool(name="Pool tank", wipe_allow=[], pool={"name": "tank", "layout": "mirror",
                  "disks": ["/dev/disk/by-id/ata-A", "/dev/disk/by-id/ata-B"]})
@@ -51,7 +57,14 @@ def zfs_pool(pool: dict[str, Any], wipe_allow: list[str]):
 def zfs_datastore_datasets(pool: str, stores: list[str]):
     """One dataset per datastore, mounted at /mnt/datastore/<name>, with GC-safe properties.
 
-    Example: ``zfs_datastore_datasets(name="Datasets", pool="tank", stores=["store1"])``
+    + pool: the pool the datasets live in
+    + stores: datastore names, one dataset ``<pool>/<name>`` each
+
+    **Example:**
+
+    .. code:: python
+
+        zfs_datastore_datasets(name="Datasets", pool="tank", stores=["store1"])
     """
     have = host.get_fact(ZfsProperties)
     for store in stores:
