@@ -10,55 +10,66 @@ one ``backup_id="__other__"``.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from ..engine.child import scan_in_child
 from ..errors import SourceError
 from .base import CollectContext, Collector
 
+if TYPE_CHECKING:  # the engine (numpy) is imported when a scan runs
+    from ..engine.model import DatastoreReport, DatastoreTotals, GroupReport
+
 OTHER = "__other__"
 GROUP_LABELS = ["datastore", "namespace", "backup_type", "backup_id"]
-_DS_SPEC = (
-    ("logical_bytes", "logical_bytes", "Logical bytes referenced by all snapshots."),
-    ("physical_bytes", "physical_bytes", "On-disk bytes of the chunks referenced."),
-    ("dedup_factor", "dedup_factor", "Logical bytes / physical bytes."),
-    ("garbage_bytes", "garbage_bytes", "On-disk bytes of chunks no snapshot references."),
-    ("missing_chunks", "missing_chunks", "Referenced chunks missing from the chunk store."),
-    ("bad_chunks", "bad_chunks", "Chunks marked bad (.bad files) by verify."),
-    ("chunks_on_disk", "chunks_on_disk", "Chunk files in the chunk store."),
-    ("referenced_chunks", "chunks_referenced", "Distinct chunks referenced by snapshots."),
-    ("snapshots", "snapshots", "Finished snapshots."),
-    ("index_files", "index_files", "Index files (.fidx/.didx) read."),
+#: (metric name suffix, the report value, help): the values are read from the engine's types.
+_DS_SPEC: tuple[tuple[str, Callable[[DatastoreTotals], float | None], str], ...] = (
+    ("logical_bytes", lambda d: d.logical_bytes, "Logical bytes referenced by all snapshots."),
+    ("physical_bytes", lambda d: d.physical_bytes, "On-disk bytes of the chunks referenced."),
+    ("dedup_factor", lambda d: d.dedup_factor, "Logical bytes / physical bytes."),
+    ("garbage_bytes", lambda d: d.garbage_bytes,
+     "On-disk bytes of chunks no snapshot references."),
+    ("missing_chunks", lambda d: d.missing_chunks,
+     "Referenced chunks missing from the chunk store."),
+    ("bad_chunks", lambda d: d.bad_chunks, "Chunks marked bad (.bad files) by verify."),
+    ("chunks_on_disk", lambda d: d.chunks_on_disk, "Chunk files in the chunk store."),
+    ("referenced_chunks", lambda d: d.chunks_referenced,
+     "Distinct chunks referenced by snapshots."),
+    ("snapshots", lambda d: d.snapshots, "Finished snapshots."),
+    ("index_files", lambda d: d.index_files, "Index files (.fidx/.didx) read."),
 )
-_GROUP_SPEC = (
-    ("snapshots", "snapshots", "Snapshots in the group."),
-    ("last_backup_timestamp_seconds", "last_backup_time", "Time of the group's newest snapshot."),
-    ("referenced_bytes", "referenced_bytes", "On-disk bytes of chunks the group references."),
-    ("exclusive_bytes", "exclusive_bytes",
+_GROUP_SPEC: tuple[tuple[str, Callable[[GroupReport], float | None], str], ...] = (
+    ("snapshots", lambda g: g.snapshots, "Snapshots in the group."),
+    ("last_backup_timestamp_seconds", lambda g: g.last_backup_time,
+     "Time of the group's newest snapshot."),
+    ("referenced_bytes", lambda g: g.referenced_bytes,
+     "On-disk bytes of chunks the group references."),
+    ("exclusive_bytes", lambda g: g.exclusive_bytes,
      "On-disk bytes of chunks only this group references (freed if it were removed)."),
-    ("last_new_bytes", "last_new_bytes", "On-disk bytes the newest snapshot added."),
-    ("last_logical_bytes", "last_logical_bytes", "Logical bytes of the newest snapshot."),
+    ("last_new_bytes", lambda g: g.last_new_bytes, "On-disk bytes the newest snapshot added."),
+    ("last_logical_bytes", lambda g: g.last_logical_bytes,
+     "Logical bytes of the newest snapshot."),
 )
-_SUMMED = ("snapshots", "referenced_bytes", "exclusive_bytes", "last_new_bytes",
-           "last_logical_bytes")
 
 
-def cap_groups(groups: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def cap_groups(groups: list[GroupReport], limit: int) -> list[GroupReport]:
     """The top *limit* groups by exclusive bytes, plus one summed ``__other__`` group."""
-    ranked = sorted(groups, key=lambda g: (-g.get("exclusive_bytes", 0), g.get("backup_id", "")))
+    from ..engine.model import GroupReport
+
+    ranked = sorted(groups, key=lambda g: (-g.exclusive_bytes, g.backup_id))
     if len(ranked) <= limit:
         return ranked
     rest = ranked[limit:]
-    other: dict[str, Any] = {"namespace": "", "backup_type": "", "backup_id": OTHER}
-    for key in _SUMMED:
-        other[key] = sum(g.get(key) or 0 for g in rest)
-    other["last_backup_time"] = max((g.get("last_backup_time") or 0) for g in rest)
+    other = GroupReport(
+        "", "", OTHER, snapshots=sum(g.snapshots for g in rest),
+        referenced_bytes=sum(g.referenced_bytes for g in rest),
+        exclusive_bytes=sum(g.exclusive_bytes for g in rest),
+        last_new_bytes=sum(g.last_new_bytes for g in rest),
+        last_logical_bytes=sum(g.last_logical_bytes for g in rest),
+        last_backup_time=max((g.last_backup_time or 0) for g in rest))
     return [*ranked[:limit], other]
 
 
@@ -83,27 +94,28 @@ class DatastoreFamilies:
         self.info = GaugeMetricFamily("pbs_group_info", "Owner and comment of a backup group.",
                                       labels=[*GROUP_LABELS, "owner", "comment"])
 
-    def add_report(self, name: str, report: Mapping[str, Any], max_groups: int) -> None:
-        ds = report["datastore"]
-        for metric, key, _ in _DS_SPEC:
-            if ds.get(key) is not None:
-                self.ds[metric].add_metric([name], ds[key])
-        self.scan_errors.add_metric([name], len(report.get("errors", [])))
+    def add_report(self, name: str, report: DatastoreReport, max_groups: int) -> None:
+        for metric, get, _ in _DS_SPEC:
+            value = get(report.datastore)
+            if value is not None:
+                self.ds[metric].add_metric([name], value)
+        self.scan_errors.add_metric([name], len(report.errors))
         self.scan_ok.add_metric([name], 1)
-        for g in cap_groups(list(report.get("groups", [])), max_groups):
+        for g in cap_groups(list(report.groups), max_groups):
             self._add_group(name, g)
 
-    def _add_group(self, name: str, g: Mapping[str, Any]) -> None:
-        labels = [name, g.get("namespace", ""), g.get("backup_type", ""), g.get("backup_id", "")]
-        for metric, key, _ in _GROUP_SPEC:
-            if g.get(key) is not None:
-                self.group[metric].add_metric(labels, g[key])
-        if g.get("backup_id") == OTHER:
+    def _add_group(self, name: str, g: GroupReport) -> None:
+        labels = [name, g.namespace, g.backup_type, g.backup_id]
+        for metric, get, _ in _GROUP_SPEC:
+            value = get(g)
+            if value is not None:
+                self.group[metric].add_metric(labels, value)
+        if g.backup_id == OTHER:
             return
-        current = g.get("last_verify_state") or "none"
+        current = g.last_verify_state or "none"
         for state in ("ok", "failed", "none"):
             self.verify.add_metric([*labels, state], int(state == current))
-        self.info.add_metric([*labels, g.get("owner") or "", g.get("comment") or ""], 1)
+        self.info.add_metric([*labels, g.owner or "", g.comment or ""], 1)
 
     def add_failure(self, name: str) -> None:
         self.scan_ok.add_metric([name], 0)
@@ -122,14 +134,6 @@ def configured_datastores(ctx: CollectContext) -> dict[str, Path]:
     return stores.local()
 
 
-def check_engine() -> None:
-    """SourceError if the dedup engine is not installed."""
-    try:
-        importlib.import_module("pbs_agent.engine")
-    except ImportError as exc:
-        raise SourceError("pbs_agent.engine", f"dedup engine unavailable: {exc}") from None
-
-
 class DedupCollector(Collector):
     """Dedup factor, garbage, missing/bad chunks and per-group attribution per datastore."""
 
@@ -138,16 +142,21 @@ class DedupCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
         stores = configured_datastores(ctx)
-        check_engine()
-        result = scan_in_child(stores, ctx.settings.state_dir) if stores else {}
+        try:  # only when a scan runs: `pbs-agent metrics` without dedup does not load numpy
+            from ..engine.child import scan_in_child
+        except ImportError as exc:
+            raise SourceError("pbs_agent.engine", f"dedup engine unavailable: {exc}") from None
         fams = DatastoreFamilies()
-        reports, failures = result.get("reports", {}), result.get("failures", {})
+        if not stores:
+            return fams.families()
+        result = scan_in_child(stores, ctx.settings.state_dir)
         for name in sorted(stores):
-            if name in reports:
-                fams.add_report(name, reports[name], ctx.settings.max_groups)
+            if name in result.reports:
+                fams.add_report(name, result.reports[name], ctx.settings.max_groups)
             else:
                 fams.add_failure(name)
-        if stores and not reports:
-            first = failures.get(min(stores), {"path": "dedup scan", "reason": "no report"})
-            raise SourceError(first["path"], first["reason"])
+        if not result.reports:
+            first = result.failures.get(min(stores))
+            raise SourceError(first.path if first else "dedup scan",
+                              first.reason if first else "no report")
         return fams.families()

@@ -1,8 +1,10 @@
 """Run dedup scans in a child process, so the exporter's HTTP thread never waits for them.
 
 A scan is CPU-bound Python and numpy; in the exporter's own process it would hold the GIL and
-delay every scrape by milliseconds per socket operation. The child prints one JSON object:
-``{"reports": {name: report}, "failures": {name: {"path", "reason"}}}``.
+delay every scrape by milliseconds per socket operation. The child prints one JSON object,
+:meth:`ScanResults.as_dict`: ``{"reports": {name: report}, "failures": {name: {"path",
+"reason"}}}``; the parent decodes it back into the engine's types (:meth:`ScanResults.from_dict`,
+which fails loudly on a missing or renamed field).
 
     python3 -m pbs_agent.engine.child STATE_DIR NAME=PATH [NAME=PATH ...]
 """
@@ -12,43 +14,74 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import PbsAgentError, SourceError
+from ..errors import FormatError, PbsAgentError, ScanIssue, SourceError
+from .model import DatastoreReport, decode
 from .scan import scan_datastore
 
+CHILD = "dedup scan"
 
-def scan_all(stores: dict[str, Path], state_dir: Path) -> dict[str, Any]:
+
+@dataclass
+class ScanResults:
+    """The reports of the datastores that were scanned, and why the others were not."""
+
+    reports: dict[str, DatastoreReport] = field(default_factory=dict)
+    failures: dict[str, ScanIssue] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reports": {n: r.as_dict() for n, r in self.reports.items()},
+                "failures": {n: f.as_dict() for n, f in self.failures.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ScanResults:
+        """The inverse of :meth:`as_dict`; FormatError naming what does not fit."""
+        if not isinstance(data, dict) or set(data) != {"reports", "failures"}:
+            raise FormatError(CHILD, "expected {'reports': ..., 'failures': ...}")
+        reports, failures = data["reports"], data["failures"]
+        if not isinstance(reports, dict) or not isinstance(failures, dict):
+            raise FormatError(CHILD, "reports and failures must be objects")
+        return cls(
+            {n: DatastoreReport.from_dict(r, f"{CHILD}: report of {n}")
+             for n, r in reports.items()},
+            {n: decode(ScanIssue, f, f"{CHILD}: failure of {n}") for n, f in failures.items()})
+
+
+def scan_all(stores: dict[str, Path], state_dir: Path) -> ScanResults:
     """Scan every datastore; a failing one is recorded, the others still scanned."""
-    reports, failures = {}, {}
+    results = ScanResults()
     for name, path in stores.items():
         try:
-            reports[name] = scan_datastore(str(path), state_dir=str(state_dir)).as_dict()
+            results.reports[name] = scan_datastore(str(path), state_dir=str(state_dir))
         except PbsAgentError as exc:
-            failures[name] = {"path": getattr(exc, "path", str(path)),
-                              "reason": getattr(exc, "reason", str(exc))}
-    return {"reports": reports, "failures": failures}
+            results.failures[name] = ScanIssue(getattr(exc, "path", str(path)),
+                                               getattr(exc, "reason", str(exc)))
+    return results
 
 
-def scan_in_child(stores: dict[str, Path], state_dir: Path) -> dict[str, Any]:
-    """:func:`scan_all` in a fresh interpreter; SourceError if the child itself fails."""
+def scan_in_child(stores: dict[str, Path], state_dir: Path) -> ScanResults:
+    """:func:`scan_all` in a fresh interpreter; SourceError if the child itself fails,
+    FormatError if what it printed does not decode into the engine's types."""
     argv = [sys.executable, "-m", __name__, str(state_dir),
             *(f"{name}={path}" for name, path in stores.items())]
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
-        raise SourceError("dedup scan", tail[0][:300])
+        raise SourceError(CHILD, tail[0][:300])
     try:
-        return json.loads(proc.stdout)
+        data = json.loads(proc.stdout)
     except ValueError:
-        raise SourceError("dedup scan", "child printed no JSON report") from None
+        raise SourceError(CHILD, "child printed no JSON report") from None
+    return ScanResults.from_dict(data)
 
 
 def main(argv: list[str]) -> int:
     state_dir, *pairs = argv
     stores = {name: Path(path) for name, _, path in (p.partition("=") for p in pairs)}
-    json.dump(scan_all(stores, Path(state_dir)), sys.stdout)
+    json.dump(scan_all(stores, Path(state_dir)).as_dict(), sys.stdout)
     return 0
 
 

@@ -1,11 +1,20 @@
-"""The report's data model: field names are the JSON keys of `pbs-agent report --json`."""
+"""The report's data model: field names are the JSON keys of `pbs-agent report --json`.
+
+:meth:`DatastoreReport.from_dict` turns that JSON back into these types (the dedup collector
+reads reports from a child process) and fails loudly, with a FormatError naming the field,
+on a missing, unknown or wrongly typed key: a renamed field breaks a test, not a dashboard.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import types
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar, get_args, get_type_hints
 
-from ..errors import ScanIssue
+from ..errors import FormatError, ScanIssue
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -88,8 +97,70 @@ class DatastoreReport:
             "scan": {k: v for k, v in asdict(self.scan).items() if k != "progress"},
         }
 
+    @classmethod
+    def from_dict(cls, data: Any, what: str = "report") -> DatastoreReport:
+        """The inverse of :meth:`as_dict`; FormatError naming any missing, unknown or
+        wrongly typed field."""
+        top = _object(data, what)
+        _same_keys(top, {"datastore", "groups", "errors", "scan"}, what)
+        return cls(
+            datastore=decode(DatastoreTotals, top["datastore"], f"{what}: datastore"),
+            groups=[decode(GroupReport, g, f"{what}: groups[{i}]")
+                    for i, g in enumerate(_array(top["groups"], f"{what}: groups"))],
+            errors=[decode(ScanIssue, e, f"{what}: errors[{i}]")
+                    for i, e in enumerate(_array(top["errors"], f"{what}: errors"))],
+            scan=decode(ScanStats, top["scan"], f"{what}: scan", absent=("progress",)),
+        )
+
     def group(self, namespace: str, backup_type: str, backup_id: str) -> GroupReport | None:
         for g in self.groups:
             if g.key == (namespace, backup_type, backup_id):
                 return g
         return None
+
+
+def _object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise FormatError(what, f"expected an object, got {type(data).__name__}")
+    return data
+
+
+def _array(data: Any, what: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise FormatError(what, f"expected a list, got {type(data).__name__}")
+    return data
+
+
+def _same_keys(data: dict[str, Any], expected: Collection[str], what: str) -> None:
+    missing = sorted(set(expected) - set(data))
+    unknown = sorted(set(data) - set(expected))
+    if missing or unknown:
+        parts = ([f"missing field(s) {', '.join(missing)}"] if missing else []) + (
+            [f"unknown field(s) {', '.join(unknown)}"] if unknown else [])
+        raise FormatError(what, "; ".join(parts))
+
+
+def _accepts(hint: Any, value: Any) -> bool:
+    """Whether a JSON scalar fits a field annotation (int, float, str, bool, X | None)."""
+    if isinstance(hint, types.UnionType):
+        return any(_accepts(h, value) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool or isinstance(value, bool):
+        return hint is bool and isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(hint, type) and isinstance(value, hint)
+
+
+def decode(cls: type[T], data: Any, what: str, absent: Collection[str] = ()) -> T:
+    """An instance of the scalar-field dataclass *cls* from a JSON object: every field but
+    those in *absent* present, none unknown, each of its annotated type; else FormatError."""
+    obj = _object(data, what)
+    hints = get_type_hints(cls)
+    names = [f.name for f in fields(cls) if f.init and f.name not in absent]  # type: ignore[arg-type]
+    _same_keys(obj, names, what)
+    for name in names:
+        if not _accepts(hints[name], obj[name]):
+            raise FormatError(what, f"field {name}: {obj[name]!r} is not {hints[name]}")
+    return cls(**obj)

@@ -12,6 +12,7 @@ from pbs_agent.collectors.base import CollectContext
 from pbs_agent.collectors.dedup import OTHER, DedupCollector, cap_groups, configured_datastores
 from pbs_agent.demo import build_demo
 from pbs_agent.engine import scan_datastore
+from pbs_agent.engine.model import GroupReport
 from pbs_agent.errors import SourceError
 from pbs_agent.host import Settings
 
@@ -25,20 +26,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _group(bid: str, excl: int, **kw: object) -> dict:
-    return {"namespace": "", "backup_type": "vm", "backup_id": bid, "exclusive_bytes": excl,
-            "snapshots": 2, "referenced_bytes": excl * 2, "last_new_bytes": 1,
-            "last_logical_bytes": 10, "last_backup_time": int(excl), **kw}
+def _group(bid: str, excl: int) -> GroupReport:
+    return GroupReport("", "vm", bid, exclusive_bytes=excl, snapshots=2,
+                       referenced_bytes=excl * 2, last_new_bytes=1, last_logical_bytes=10,
+                       last_backup_time=int(excl))
 
 
 def test_cap_groups_sums_the_rest() -> None:
     groups = [_group(str(i), i * 100) for i in range(1, 6)]
     capped = cap_groups(groups, 2)
-    assert [g["backup_id"] for g in capped] == ["5", "4", OTHER]
+    assert [g.backup_id for g in capped] == ["5", "4", OTHER]
     other = capped[-1]
-    assert other["exclusive_bytes"] == 600 and other["snapshots"] == 6
-    assert other["referenced_bytes"] == 1200 and other["last_backup_time"] == 300
-    assert cap_groups(groups, 5) == sorted(groups, key=lambda g: -g["exclusive_bytes"])
+    assert other.exclusive_bytes == 600 and other.snapshots == 6
+    assert other.referenced_bytes == 1200 and other.last_backup_time == 300
+    assert cap_groups(groups, 5) == sorted(groups, key=lambda g: -g.exclusive_bytes)
 
 
 def test_metrics_match_the_engine_report(demo: Path, tmp_path: Path) -> None:
