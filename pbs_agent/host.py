@@ -25,8 +25,10 @@ which checks them; the other commands leave them alone, so all share one file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
+import stat
 import subprocess
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,7 +38,7 @@ from typing import Any
 
 from .assurance.prune import KeepOptions
 from .errors import ConfigError, SourceError, os_reason
-from .hw.mounts import parse_mountinfo, read_mountinfo
+from .hw.mounts import Mount, parse_mountinfo, read_mountinfo
 from .pbsconfig import parse_section_config, property_string
 
 #: Where PBS mounts a removable datastore's device: ``/mnt/datastore/<name>``.
@@ -89,8 +91,8 @@ class Datastore:
 
     ``path`` is the absolute directory PBS uses: the datastore itself, or for an S3-backed
     store its local cache (the chunks live in the bucket). A removable datastore (one with
-    a ``backing-device``) lives under ``/mnt/datastore/<name>`` and is ``mounted`` only while
-    its device is mounted there.
+    a ``backing-device``) is at ``/mnt/datastore/<name>`` (PBS bind-mounts the device's ``<path>``
+    there) and is ``mounted`` only while its device is mounted there.
     """
 
     name: str
@@ -99,6 +101,7 @@ class Datastore:
     removable: bool = False
     mounted: bool = True
     maintenance: str | None = None
+    backing_device: str | None = None  # the filesystem UUID of a removable store
 
     @property
     def cache_path(self) -> Path | None:
@@ -149,13 +152,14 @@ def _section(name: str, props: Mapping[str, str], file: str) -> Datastore:
     if backend not in BACKENDS:
         raise DatastoreConfigError(file, name, f"unknown backend type {backend!r} "
                                    f"(expected {' or '.join(BACKENDS)})")
-    removable = "backing-device" in props
+    device = props.get("backing-device")
     path = Path(raw)
-    if removable and not path.is_absolute():
-        path = REMOVABLE_MOUNT_BASE / name / raw  # removable: path is relative to the device
+    if device is not None:
+        path = REMOVABLE_MOUNT_BASE / name  # DataStoreConfig::absolute_path (pbs-api-types)
     elif not path.is_absolute():
         raise DatastoreConfigError(file, name, f"path {raw!r} is not absolute")
-    return Datastore(name, path, backend, removable, True, _maintenance(props))
+    return Datastore(name, path, backend, device is not None, True, _maintenance(props),
+                     device)
 
 
 def datastores_from_text(text: str, name: str = "datastore.cfg") -> Datastores:
@@ -184,9 +188,26 @@ def datastores_from_text(text: str, name: str = "datastore.cfg") -> Datastores:
     return Datastores(tuple(stores), tuple(errors))
 
 
-def _mount_points(procfs: Path) -> set[str]:
-    problems: list[str] = []
-    return {m.mountpoint for m in parse_mountinfo(read_mountinfo(procfs), problems)}
+def device_mounted_at(mounts: Sequence[Mount], mount_point: Path, uuid: str,
+                      devfs: Path) -> bool:
+    """PBS's ``is_datastore_mounted_at``: a mount at *mount_point* whose source is the block
+    device ``<devfs>/disk/by-uuid/<uuid>`` points to (same rdev). No udev link: not mounted."""
+    try:
+        want = os.stat(devfs / "disk" / "by-uuid" / uuid)
+    except OSError:
+        return False
+    if not stat.S_ISBLK(want.st_mode):
+        return False
+    for m in mounts:
+        if m.mountpoint != str(mount_point) or not m.source.startswith("/"):
+            continue
+        try:
+            st = os.stat(m.source)
+        except OSError:
+            continue
+        if stat.S_ISBLK(st.st_mode) and st.st_rdev == want.st_rdev:
+            return True
+    return False
 
 
 def resolve_datastores(settings: Settings) -> Datastores:
@@ -194,9 +215,9 @@ def resolve_datastores(settings: Settings) -> Datastores:
 
     Flags name filesystem datastores. From ``<config-dir>/datastore.cfg``, every section is
     a :class:`Datastore` or a :class:`DatastoreConfigError` in ``errors`` (never hidden: the
-    caller decides); a removable store is ``mounted`` if ``/mnt/datastore/<name>`` is in the
-    host's mount table. SourceError if datastore.cfg (or, with removable stores, the mount
-    table) cannot be read.
+    caller decides); a removable store is ``mounted`` if its device is mounted at
+    ``/mnt/datastore/<name>`` (:func:`device_mounted_at`). SourceError if datastore.cfg (or,
+    with removable stores, the mount table) cannot be read.
     """
     if settings.datastores:
         return Datastores(tuple(Datastore(name, Path(path))
@@ -209,10 +230,11 @@ def resolve_datastores(settings: Settings) -> Datastores:
     found = datastores_from_text(text, str(path))
     if not any(d.removable for d in found):
         return found
-    mounted = _mount_points(settings.procfs)
+    mounts = parse_mountinfo(read_mountinfo(settings.procfs), [])
     stores = tuple(
-        Datastore(d.name, d.path, d.backend, True, str(REMOVABLE_MOUNT_BASE / d.name) in mounted,
-                  d.maintenance) if d.removable else d
+        dataclasses.replace(d, mounted=device_mounted_at(mounts, d.path, d.backing_device,
+                                                         settings.devfs))
+        if d.backing_device is not None else d
         for d in found)
     return Datastores(stores, found.errors)
 

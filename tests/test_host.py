@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,7 @@ def test_datastore_cfg() -> None:
     assert stores["store1"].path == Path("/mnt/datastore/store1")
     assert stores["store2"].maintenance == "read-only"
     assert stores["s3cache"].backend == "s3"
-    assert stores["usb1"].path == Path("/mnt/datastore/usb1/usb1-data")
+    assert stores["usb1"].path == Path("/mnt/datastore/usb1")  # absolute_path, not <path>
 
 
 @pytest.mark.parametrize(("text", "match"), [
@@ -88,7 +90,8 @@ def test_resolver_types_every_section(mixed: Path) -> None:
     assert not stores["cloud"].local and stores["fs1"].cache_path is None
     usb = stores["usb"]
     assert usb.removable and not usb.mounted and not usb.local
-    assert usb.path == Path("/mnt/datastore/usb/usb-data")
+    # PBS's DataStoreConfig::absolute_path: the device's <path> is bind-mounted at the name
+    assert usb.path == Path("/mnt/datastore/usb")
     assert all(isinstance(e, DatastoreConfigError) for e in found.errors)
     assert [(e.datastore, e.reason) for e in found.errors] == [
         (None, "line 16: expected '<type>: <id>', got 'datastore brokenheader'"),
@@ -124,18 +127,43 @@ def test_what_each_command_uses(mixed: Path) -> None:
     assert "fs1: all" in scan.evidence and scan.verdict == Verdict.OK
 
 
-def test_a_mounted_removable_store_is_used(mixed: Path, tmp_path: Path) -> None:
+def _usb_host(mixed: Path, tmp_path: Path, mount_source: str) -> Settings:
+    """*mixed* with block device nodes sdc1 (8:33, linked by the usb store's UUID as udev
+    does) and sdd1 (8:34), and ``/mnt/datastore/usb`` mounted from *mount_source*."""
+    dev = tmp_path / "dev"
+    (dev / "disk" / "by-uuid").mkdir(parents=True)
+    for name, minor in (("sdc1", 33), ("sdd1", 34)):
+        os.mknod(dev / name, 0o600 | stat.S_IFBLK, os.makedev(8, minor))
+    (dev / "disk" / "by-uuid" / UUID).symlink_to("../../sdc1")
     proc = tmp_path / "proc"
     (proc / "1").mkdir(parents=True)
+    source = str(dev / mount_source) if mount_source.startswith("sd") else mount_source
     (proc / "1" / "mountinfo").write_text(
-        ROOT_MOUNT + "40 22 8:33 / /mnt/datastore/usb rw,relatime - ext4 /dev/sdc1 rw\n")
-    settings = dataclasses.replace(_settings(mixed), procfs=proc)
-    usb = Path("/mnt/datastore/usb/usb-data")
+        ROOT_MOUNT + f"40 22 8:33 /usb-data /mnt/datastore/usb rw,relatime - ext4 {source} rw\n")
+    return dataclasses.replace(_settings(mixed), procfs=proc, devfs=dev)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a block device needs root")
+
+
+@needs_root
+def test_a_mounted_removable_store_is_used(mixed: Path, tmp_path: Path) -> None:
+    settings = _usb_host(mixed, tmp_path, "sdc1")
+    usb = Path("/mnt/datastore/usb")
     assert resolve_datastores(settings).local()["usb"] == usb
     assert configured_datastores(CollectContext(settings))["usb"] == usb
     assert DoctorEnv(settings=settings).datastores()["usb"] == usb
-    assert "usb: /mnt/datastore/usb/usb-data (removable, mounted)" in datastores.check(
+    assert "usb: /mnt/datastore/usb (removable, mounted)" in datastores.check(
         DoctorEnv(settings=settings)).evidence
+
+
+@needs_root
+@pytest.mark.parametrize("source", ["sdd1", "/dev/gone", "tmpfs"])
+def test_another_filesystem_at_the_mount_point_is_not_the_store(
+        mixed: Path, tmp_path: Path, source: str) -> None:
+    """PBS's is_datastore_mounted_at: the mount source must be the UUID's block device."""
+    settings = _usb_host(mixed, tmp_path, source)
+    assert not next(d for d in resolve_datastores(settings) if d.name == "usb").mounted
 
 
 def test_flags_win_and_name_filesystem_stores(mixed: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,11 +99,17 @@ def test_datastores_from_cfg_skip_s3(tmp_path: Path) -> None:
     (proc / "1").mkdir(parents=True)
     root = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
     (proc / "1" / "mountinfo").write_text(root)
-    settings = Settings(config_dir=tree["etc"], procfs=proc)
+    dev = tmp_path / "dev"
+    settings = Settings(config_dir=tree["etc"], procfs=proc, devfs=dev)
     # the removable usb1 is scanned only while its device is mounted under /mnt/datastore/usb1
     assert sorted(configured_datastores(CollectContext(settings))) == ["store1", "store2"]
+    if os.geteuid() != 0:
+        return  # a block device node (below) needs root
+    (dev / "disk" / "by-uuid").mkdir(parents=True)
+    os.mknod(dev / "sdc1", 0o600 | stat.S_IFBLK, os.makedev(8, 33))
+    (dev / "disk" / "by-uuid" / "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab").symlink_to(dev / "sdc1")
     (proc / "1" / "mountinfo").write_text(
-        root + "40 22 8:33 / /mnt/datastore/usb1 rw,relatime - ext4 /dev/sdc1 rw\n")
+        root + f"40 22 8:33 /usb1-data /mnt/datastore/usb1 rw,relatime - ext4 {dev}/sdc1 rw\n")
     stores = configured_datastores(CollectContext(settings))
     assert sorted(stores) == ["store1", "store2", "usb1"]
-    assert stores["usb1"] == Path("/mnt/datastore/usb1/usb1-data")
+    assert stores["usb1"] == Path("/mnt/datastore/usb1")
