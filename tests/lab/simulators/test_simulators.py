@@ -57,6 +57,12 @@ def test_version_gated_options(pbm) -> None:
                "gc-atime-cutoff=60", version="3.4.1").returncode == 0
 
 
+def test_versions_names_the_simulated_release(pbm) -> None:
+    proc = pbm("versions", version="4.0.18")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("proxmox-backup-server 4.0.18-1 running version: 4.0.18 ")
+
+
 def test_existing_chunk_store_needs_reuse_on_pbs4(pbm, sim_root: Path) -> None:
     (sim_root / "mnt/datastore/old/.chunks").mkdir(parents=True)
     proc = pbm("datastore", "create", "old", "/mnt/datastore/old", version="3.4.1")
