@@ -47,7 +47,33 @@ class ScanIssue:
         return cls(exc.path, exc.reason)
 
     def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "reason": self.reason}
+        """For output: undecodable bytes of the path are escaped (see :func:`printable`)."""
+        return {"path": printable(self.path), "reason": printable(self.reason)}
+
+
+def printable(text: str) -> str:
+    r"""*text* made safe for UTF-8 output. File names are bytes: one that is not valid UTF-8
+    reaches Python with surrogate escapes (``os.fsdecode``); those bytes are shown as
+    ``\xNN`` (and any other lone surrogate as ``\udNNN``). Valid text is returned unchanged.
+
+    >>> printable("vm/100/dr\udcffive.img.fidx")
+    'vm/100/dr\\xffive.img.fidx'
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def os_reason(exc: OSError) -> str:

@@ -13,10 +13,11 @@ import hashlib
 import json
 import os
 import re
+import stat
 import struct
 import uuid as uuidlib
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,18 @@ FIXED_ENTRY_SIZE = 32
 DYNAMIC_ENTRY_SIZE = 40
 BLOB_HEADER_SIZE = 12
 ENCRYPTED_BLOB_HEADER_SIZE = 44
+#: Largest payload ``DataBlob::encode`` accepts (pbs-datastore/src/data_blob.rs, 3.2.4): the cap
+#: of every decompression.
 MAX_BLOB_SIZE = 128 * 1024 * 1024
+#: Largest blob file PBS accepts (upload_blob's encoded-size, src/api2/backup/upload_chunk.rs).
+MAX_BLOB_FILE = 16 * 1024 * 1024 + ENCRYPTED_BLOB_HEADER_SIZE
+#: Largest chunk (upload_chunk's size maximum, the same file): bounds a dynamic index entry.
+MAX_CHUNK_SIZE = 16 * 1024 * 1024
+#: Manifest JSON accepted: 16 MiB decoded (real manifests are kilobytes: a few lines per
+#: archive plus notes) with at most this many JSON values, so parsing stays within ~50 MiB
+#: of Python objects whatever the input (``[{},{},…]`` costs ~70 bytes per 3 bytes of JSON).
+MAX_MANIFEST_JSON = 16 * 1024 * 1024
+MAX_MANIFEST_VALUES = 1 << 18
 DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 ALLOWED_FIXED_CHUNK_SIZES = frozenset(1 << n for n in range(16, 23))  # 64 KiB .. 4 MiB
 ZSTD_LEVEL = 1
@@ -101,32 +113,84 @@ def classify_chunk_name(name: str) -> ChunkFileKind:
 
 # --------------------------------------------------------------------------- file access
 
+#: Flags of every open below a datastore: never block (a FIFO would), never follow a symlink.
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW
+DIR_FLAGS = _OPEN_FLAGS | os.O_DIRECTORY
+_FILE_TYPES = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISLNK, "symlink"),
+               (stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"),
+               (stat.S_ISBLK, "block device"))
 
-def open_noatime(path: str | os.PathLike[str]) -> int:
-    """Open read-only without updating atime where the kernel permits (owner or CAP_FOWNER)."""
-    flags = os.O_RDONLY | os.O_CLOEXEC
+
+def file_type(mode: int) -> str:
+    """A short name of a file type (``FIFO``, ``symlink``…) for messages."""
+    for test, name in _FILE_TYPES:
+        if test(mode):
+            return name
+    return "regular file" if stat.S_ISREG(mode) else "unknown file type"
+
+
+def open_noatime(path: str | os.PathLike[str], flags: int = os.O_RDONLY | os.O_CLOEXEC,
+                 *, dir_fd: int | None = None) -> int:
+    """Open without updating atime where the kernel permits (the file's owner, or
+    CAP_FOWNER); where it refuses (EPERM), open without ``O_NOATIME``."""
     try:
-        return os.open(path, flags | getattr(os, "O_NOATIME", 0))
+        return os.open(path, flags | os.O_NOATIME, dir_fd=dir_fd)
     except PermissionError:
-        return os.open(path, flags)  # not the owner: O_NOATIME is refused with EPERM
+        return os.open(path, flags, dir_fd=dir_fd)  # not the owner: O_NOATIME is refused
 
 
-def read_bytes(path: str | os.PathLike[str], limit: int = MAX_BLOB_SIZE + 4096) -> bytes:
-    """Read a whole file with O_NOATIME, refusing files larger than *limit*.
+def open_directory(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+    """A directory descriptor (O_NOATIME where permitted: listing it then leaves its atime);
+    a symlink or anything else than a directory raises OSError (ELOOP / ENOTDIR)."""
+    return open_noatime(path, DIR_FLAGS, dir_fd=dir_fd)
 
-    Raises :class:`SourceError` (vanished, permission denied) or :class:`FormatError` (too large).
+
+def open_regular(path: str | os.PathLike[str]) -> tuple[int, os.stat_result]:
+    """Open a regular file for reading, and only that: ``lstat`` first (a FIFO, socket,
+    device or symlink is never opened), then ``O_NONBLOCK | O_NOFOLLOW`` (O_NOATIME where
+    permitted) and a check that the file opened is the one inspected.
+
+    Raises :class:`SourceError` naming *path* (vanished, denied, not a regular file).
     """
+    spath = os.fspath(path)
     try:
-        fd = open_noatime(path)
+        st = os.lstat(spath)
     except OSError as exc:
-        raise SourceError(str(path), os_reason(exc)) from None
+        raise SourceError(spath, os_reason(exc)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SourceError(spath, f"not a regular file ({file_type(st.st_mode)}): skipped")
     try:
-        size = os.fstat(fd).st_size
-        if size > limit:
-            raise FormatError(str(path), f"file too large ({size} bytes > {limit})")
+        fd = open_noatime(spath, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # became a symlink since the lstat
+            raise SourceError(spath, "not a regular file (symlink): skipped") from None
+        raise SourceError(spath, os_reason(exc)) from None
+    try:
+        now = os.fstat(fd)
+    except OSError as exc:
+        os.close(fd)
+        raise SourceError(spath, os_reason(exc)) from None
+    if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        kind = file_type(now.st_mode)
+        raise SourceError(spath, f"not a regular file ({kind}): skipped" if kind != "regular file"
+                          else "changed while opening: skipped")
+    return fd, now
+
+
+def read_bytes(path: str | os.PathLike[str], limit: int) -> bytes:
+    """Read a whole regular file (see :func:`open_regular`), refusing more than *limit* bytes.
+
+    Raises :class:`SourceError` (vanished, permission denied, not a regular file) or
+    :class:`FormatError` (too large).
+    """
+    fd, st = open_regular(path)
+    try:
+        if st.st_size > limit:
+            raise FormatError(str(path), f"file too large ({st.st_size} bytes > {limit})")
         chunks: list[bytes] = []
         remaining = limit + 1
-        want = size + 1  # the first read allocates only what the file holds
+        want = st.st_size + 1  # the first read allocates only what the file holds
         while remaining > 0:
             block = os.read(fd, min(remaining, want))
             want = 1 << 16
@@ -200,78 +264,185 @@ class IndexFile:
 
 _FIXED_HEADER = struct.Struct("<8s16sq32sQQ")
 _DYNAMIC_HEADER = struct.Struct("<8s16sq32s")
+#: Index entries handled at a time when an index is read from disk (2 MiB of a fixed index).
+INDEX_PIECE_ENTRIES = 1 << 16
 
 
-def parse_fidx(data: bytes, path: str = "<fidx>") -> IndexFile:
-    """Parse a fixed index (`.fidx`): 4096-byte header, then 32-byte digests."""
-    if len(data) < INDEX_HEADER_SIZE:
-        raise FormatError(path, f"truncated fixed index header ({len(data)} of 4096 bytes)")
-    magic, uid, ctime, csum, size, chunk_size = _FIXED_HEADER.unpack_from(data, 0)
-    if magic != FIXED_INDEX_MAGIC:
-        raise FormatError(path, f"wrong magic {magic.hex()} for a fixed index")
+@dataclass(frozen=True, slots=True)
+class IndexLayout:
+    """An index header checked against the file length (nothing read beyond the header)."""
+
+    kind: str  # "fidx" | "didx"
+    entries: int
+    logical_size: int  # fixed: the declared size; dynamic: the last end offset once read
+    chunk_size: int = 0  # fixed index only
+
+    @property
+    def entry_size(self) -> int:
+        return FIXED_ENTRY_SIZE if self.kind == "fidx" else DYNAMIC_ENTRY_SIZE
+
+
+def index_layout(head: bytes | memoryview, length: int, path: str,
+                 want: str | None = None) -> IndexLayout:
+    """Check an index header (*head*: the file's first bytes, up to 4096) against the file
+    *length*. A fixed index must have a chunk size PBS writes (a power of two from 64 KiB to
+    4 MiB, ``verify_chunk_size`` in pbs-datastore/src/chunk_store.rs) and exactly the entries
+    its declared size needs (as ``FixedIndexReader::new`` checks); a dynamic index a whole
+    number of 40-byte entries. *want*: "fidx"/"didx" to require that kind.
+    """
+    magic = bytes(head[:8])
+    kind = {FIXED_INDEX_MAGIC: "fidx", DYNAMIC_INDEX_MAGIC: "didx"}.get(magic)
+    if want is not None and kind != want:
+        if length < 8:
+            raise FormatError(path, f"truncated index ({length} bytes)")
+        name = "fixed" if want == "fidx" else "dynamic"
+        raise FormatError(path, f"wrong magic {magic.hex()} for a {name} index")
+    if kind is None:
+        if length < 8:
+            raise FormatError(path, f"truncated index ({length} bytes)")
+        raise FormatError(path, f"wrong magic {magic.hex()}: not a fixed or dynamic index")
+    name = "fixed" if kind == "fidx" else "dynamic"
+    if length < INDEX_HEADER_SIZE:
+        raise FormatError(path, f"truncated {name} index header ({length} of 4096 bytes)")
+    area = length - INDEX_HEADER_SIZE
+    if kind == "didx":
+        if area % DYNAMIC_ENTRY_SIZE:
+            raise FormatError(path, f"entry area of {area} bytes is not a multiple of 40")
+        return IndexLayout("didx", area // DYNAMIC_ENTRY_SIZE, 0)
+    *_, size, chunk_size = _FIXED_HEADER.unpack_from(head, 0)
     if chunk_size == 0:
         raise FormatError(path, "fixed index with chunk size 0")
-    area = len(data) - INDEX_HEADER_SIZE
+    if chunk_size not in ALLOWED_FIXED_CHUNK_SIZES:
+        raise FormatError(path, f"chunk size {chunk_size} is not one PBS writes "
+                                "(a power of two from 64 KiB to 4 MiB)")
     if area % FIXED_ENTRY_SIZE:
         raise FormatError(path, f"entry area of {area} bytes is not a multiple of 32")
-    count = area // FIXED_ENTRY_SIZE
-    expected = -(-size // chunk_size)
+    count, expected = area // FIXED_ENTRY_SIZE, -(-size // chunk_size)
     if count != expected:
         raise FormatError(
             path, f"{count} entries but size {size} / chunk size {chunk_size} needs {expected}"
         )
-    return IndexFile(
-        kind="fidx",
-        uuid=str(uuidlib.UUID(bytes=uid)),
-        ctime=ctime,
-        index_csum=csum,
-        logical_size=size,
-        chunk_size=chunk_size,
-        digests=bytes(data[INDEX_HEADER_SIZE:]),
-    )
+    return IndexLayout("fidx", count, size, chunk_size)
+
+
+def _check_ends(ends: np.ndarray, prev: int, first: int, path: str) -> None:
+    """Dynamic index end offsets must increase strictly (the chunker never cuts an empty
+    chunk), by at most 16 MiB per chunk (the largest chunk upload_chunk accepts,
+    src/api2/backup/upload_chunk.rs). *prev*: the end before ``ends[0]``, *first*: its entry
+    number."""
+    if not len(ends):
+        return
+    prevs = np.empty(len(ends), np.uint64)
+    prevs[0] = prev
+    prevs[1:] = ends[:-1]
+    bad = np.flatnonzero(ends <= prevs)
+    if len(bad):
+        i = int(bad[0])
+        raise FormatError(path, f"end offsets not increasing ({ends[i]} after {prevs[i]})")
+    big = np.flatnonzero(ends - prevs > MAX_CHUNK_SIZE)
+    if len(big):
+        i = int(big[0])
+        raise FormatError(path, f"chunk {first + i} is {int(ends[i] - prevs[i])} bytes, more "
+                                "than PBS's 16 MiB maximum")
+
+
+def _scan_entries(layout: IndexLayout, read_at: Callable[[int, int], bytes | memoryview],
+                  path: str, on_piece: Callable[[np.ndarray], None]) -> IndexLayout:
+    """Feed the digest prefixes of every entry to *on_piece*, INDEX_PIECE_ENTRIES at a time,
+    checking dynamic end offsets on the way; returns the layout with the logical size."""
+    esize, prev = layout.entry_size, 0
+    for first in range(0, layout.entries, INDEX_PIECE_ENTRIES):
+        n = min(INDEX_PIECE_ENTRIES, layout.entries - first)
+        buf = read_at(INDEX_HEADER_SIZE + first * esize, n * esize)
+        if layout.kind == "fidx":
+            on_piece(np.frombuffer(buf, ">u8")[::4].astype(np.uint64))
+            continue
+        ends = np.frombuffer(buf, "<u8")[::5].astype(np.uint64)
+        _check_ends(ends, prev, first, path)
+        prev = int(ends[-1])
+        on_piece(np.frombuffer(buf, ">u8", offset=8)[::5].astype(np.uint64))
+    if layout.kind == "didx":
+        return IndexLayout("didx", layout.entries, prev)
+    return layout
+
+
+def read_index_prefixes(path: str | os.PathLike[str], on_piece: Callable[[np.ndarray], None],
+                        *, sparse_ok: bool = False) -> IndexLayout:
+    """Read an index file in bounded pieces: check its header against its length, then hand
+    the digest prefixes (first 8 bytes, big-endian uint64, in index order) to *on_piece*.
+
+    A finished index is never sparse (PBS writes every entry, and no entry is all zero), so
+    a hole in the entry area is refused before reading it, unless *sparse_ok* (an index
+    still being written, ``*.tmp_[fd]idx``). Raises :class:`FormatError` or
+    :class:`SourceError` naming the file.
+    """
+    spath = os.fspath(path)
+    fd, st = open_regular(spath)
+    length = st.st_size
+
+    def read_at(offset: int, n: int) -> bytes:
+        try:
+            data = os.pread(fd, n, offset)
+        except OSError as exc:
+            raise SourceError(spath, os_reason(exc)) from None
+        if len(data) != n:
+            raise SourceError(spath, "changed while reading (shorter than its size): skipped")
+        return data
+
+    try:
+        layout = index_layout(read_at(0, min(length, INDEX_HEADER_SIZE)), length, spath)
+        if not sparse_ok and layout.entries:
+            _refuse_holes(fd, length, spath)
+        return _scan_entries(layout, read_at, spath, on_piece)
+    finally:
+        os.close(fd)
+
+
+def _refuse_holes(fd: int, length: int, path: str) -> None:
+    try:
+        hole = os.lseek(fd, INDEX_HEADER_SIZE, os.SEEK_HOLE)
+    except OSError:  # no SEEK_HOLE here: every byte counts as data
+        return
+    if hole < length:
+        raise FormatError(path, f"hole at byte {hole}: index files are never sparse "
+                                "(PBS writes every entry)")
+
+
+def _whole_index(data: bytes, path: str, want: str | None = None) -> tuple[IndexLayout, list]:
+    view = memoryview(data)
+    layout = index_layout(view[:INDEX_HEADER_SIZE], len(data), path, want)
+    pieces: list[np.ndarray] = []
+    layout = _scan_entries(layout, lambda off, n: view[off : off + n], path, pieces.append)
+    return layout, pieces
+
+
+def _index_file(data: bytes, path: str, want: str | None) -> IndexFile:
+    layout, _ = _whole_index(data, path, want)
+    _, uid, ctime, csum = _DYNAMIC_HEADER.unpack_from(data, 0)
+    area = memoryview(data)[INDEX_HEADER_SIZE:]
+    if layout.kind == "fidx":
+        return IndexFile("fidx", str(uuidlib.UUID(bytes=uid)), ctime, csum,
+                         layout.logical_size, layout.chunk_size, bytes(area))
+    ends = struct.unpack_from("<" + "Q32x" * layout.entries, area) if layout.entries else ()
+    digests = b"".join(bytes(area[i + 8 : i + 40])
+                       for i in range(0, len(area), DYNAMIC_ENTRY_SIZE))
+    return IndexFile("didx", str(uuidlib.UUID(bytes=uid)), ctime, csum,
+                     layout.logical_size, 0, digests, tuple(ends))
+
+
+def parse_fidx(data: bytes, path: str = "<fidx>") -> IndexFile:
+    """Parse a fixed index (`.fidx`): 4096-byte header, then 32-byte digests."""
+    return _index_file(data, path, "fidx")
 
 
 def parse_didx(data: bytes, path: str = "<didx>") -> IndexFile:
     """Parse a dynamic index (`.didx`): 4096-byte header, then (u64 end, digest) entries."""
-    if len(data) < INDEX_HEADER_SIZE:
-        raise FormatError(path, f"truncated dynamic index header ({len(data)} of 4096 bytes)")
-    magic, uid, ctime, csum = _DYNAMIC_HEADER.unpack_from(data, 0)
-    if magic != DYNAMIC_INDEX_MAGIC:
-        raise FormatError(path, f"wrong magic {magic.hex()} for a dynamic index")
-    area = len(data) - INDEX_HEADER_SIZE
-    if area % DYNAMIC_ENTRY_SIZE:
-        raise FormatError(path, f"entry area of {area} bytes is not a multiple of 40")
-    count = area // DYNAMIC_ENTRY_SIZE
-    mv = memoryview(data)[INDEX_HEADER_SIZE:]
-    ends = struct.unpack_from("<" + "Q32x" * count, mv) if count else ()
-    prev = 0
-    for end in ends:
-        if end < prev:
-            raise FormatError(path, f"end offsets decrease ({end} after {prev})")
-        prev = end
-    digests = b"".join(bytes(mv[i + 8 : i + 40]) for i in range(0, area, DYNAMIC_ENTRY_SIZE))
-    return IndexFile(
-        kind="didx",
-        uuid=str(uuidlib.UUID(bytes=uid)),
-        ctime=ctime,
-        index_csum=csum,
-        logical_size=ends[-1] if ends else 0,
-        chunk_size=0,
-        digests=digests,
-        ends=tuple(ends),
-    )
+    return _index_file(data, path, "didx")
 
 
 def parse_index(data: bytes, path: str = "<index>") -> IndexFile:
     """Parse a fixed or dynamic index, chosen by its magic."""
-    magic = bytes(data[:8])
-    if magic == FIXED_INDEX_MAGIC:
-        return parse_fidx(data, path)
-    if magic == DYNAMIC_INDEX_MAGIC:
-        return parse_didx(data, path)
-    if len(data) < 8:
-        raise FormatError(path, f"truncated index ({len(data)} bytes)")
-    raise FormatError(path, f"wrong magic {magic.hex()}: not a fixed or dynamic index")
+    return _index_file(data, path, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,56 +459,11 @@ class IndexPrefixes:
 
 
 def index_prefixes(data: bytes, path: str = "<index>") -> IndexPrefixes:
-    """Validate an index exactly like :func:`parse_index` and return its digest prefixes.
-
-    Vectorised with numpy: no Python object per entry.
-    """
-    magic = bytes(data[:8])
-    if magic == FIXED_INDEX_MAGIC:
-        return _fidx_prefixes(data, path)
-    if magic == DYNAMIC_INDEX_MAGIC:
-        return _didx_prefixes(data, path)
-    if len(data) < 8:
-        raise FormatError(path, f"truncated index ({len(data)} bytes)")
-    raise FormatError(path, f"wrong magic {magic.hex()}: not a fixed or dynamic index")
-
-
-def _fidx_prefixes(data: bytes, path: str) -> IndexPrefixes:
-    if len(data) < INDEX_HEADER_SIZE:
-        raise FormatError(path, f"truncated fixed index header ({len(data)} of 4096 bytes)")
-    _m, _u, _c, _s, size, chunk_size = _FIXED_HEADER.unpack_from(data, 0)
-    if chunk_size == 0:
-        raise FormatError(path, "fixed index with chunk size 0")
-    area = len(data) - INDEX_HEADER_SIZE
-    if area % FIXED_ENTRY_SIZE:
-        raise FormatError(path, f"entry area of {area} bytes is not a multiple of 32")
-    count, expected = area // FIXED_ENTRY_SIZE, -(-size // chunk_size)
-    if count != expected:
-        raise FormatError(
-            path, f"{count} entries but size {size} / chunk size {chunk_size} needs {expected}"
-        )
-    words = np.frombuffer(data, dtype=">u8", offset=INDEX_HEADER_SIZE)
-    return IndexPrefixes("fidx", size, words[::4].astype(np.uint64))
-
-
-def _didx_prefixes(data: bytes, path: str) -> IndexPrefixes:
-    if len(data) < INDEX_HEADER_SIZE:
-        raise FormatError(path, f"truncated dynamic index header ({len(data)} of 4096 bytes)")
-    area = len(data) - INDEX_HEADER_SIZE
-    if area % DYNAMIC_ENTRY_SIZE:
-        raise FormatError(path, f"entry area of {area} bytes is not a multiple of 40")
-    if area == 0:
-        return IndexPrefixes("didx", 0, np.zeros(0, np.uint64))
-    ends = np.frombuffer(data, dtype="<u8", offset=INDEX_HEADER_SIZE)[::5]
-    if len(ends) > 1:
-        drops = np.flatnonzero(ends[1:] < ends[:-1])
-        if len(drops):
-            i = int(drops[0])
-            raise FormatError(path, f"end offsets decrease ({ends[i + 1]} after {ends[i]})")
-    prefixes = np.frombuffer(data, dtype=">u8", offset=INDEX_HEADER_SIZE + 8)[::5]
-    return IndexPrefixes(
-        "didx", int(ends[-1]) if len(ends) else 0, prefixes.astype(np.uint64)
-    )
+    """Validate an in-memory index exactly like :func:`read_index_prefixes` and return all
+    its digest prefixes. Vectorised with numpy: no Python object per entry."""
+    layout, pieces = _whole_index(data, path)
+    prefixes = np.concatenate(pieces) if pieces else np.zeros(0, np.uint64)
+    return IndexPrefixes(layout.kind, layout.logical_size, prefixes)
 
 
 def digest_prefix(digest: bytes) -> int:
@@ -346,7 +472,7 @@ def digest_prefix(digest: bytes) -> int:
 
 
 def read_index(path: str | os.PathLike[str]) -> IndexFile:
-    """Read and parse an index file from disk (atime untouched where permitted)."""
+    """Read and parse a whole index file into Python objects (tests, small indexes)."""
     return parse_index(read_bytes(path, limit=1 << 34), str(path))
 
 
@@ -389,17 +515,29 @@ def blob_kind(data: bytes, path: str = "<blob>") -> BlobKind:
     return kind
 
 
-def _zstd_decompress(payload: bytes, path: str) -> bytes:
+ZSTD_FEED = 128  # compressed bytes per step: one step yields at most ~4 MiB (RLE blocks)
+
+
+def _zstd_decompress(payload: bytes, path: str, limit: int) -> bytes:
+    """Decompress one zstd frame, stopping as soon as the output passes *limit*: the
+    payload is fed in small steps, so a bomb never gets far beyond the cap."""
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    pieces, total = [], 0
+    view = memoryview(payload)
     try:
-        dobj = zstandard.ZstdDecompressor().decompressobj()
-        out = dobj.decompress(payload)
+        for pos in range(0, len(view), ZSTD_FEED):
+            piece = dobj.decompress(view[pos : pos + ZSTD_FEED])
+            total += len(piece)
+            if total > limit:
+                raise FormatError(path, f"decompressed blob exceeds {limit >> 20} MiB")
+            pieces.append(piece)
+            if dobj.eof:
+                break
     except zstandard.ZstdError as exc:
         raise FormatError(path, f"zstd data is corrupt: {exc}") from None
-    if len(out) > MAX_BLOB_SIZE:
-        raise FormatError(path, "decompressed blob exceeds 128 MiB")
     if not dobj.eof:
         raise FormatError(path, "zstd frame is truncated")
-    return out
+    return b"".join(pieces)
 
 
 def check_blob_crc(data: bytes, path: str = "<blob>") -> BlobKind:
@@ -412,8 +550,8 @@ def check_blob_crc(data: bytes, path: str = "<blob>") -> BlobKind:
     return kind
 
 
-def decode_blob(data: bytes, path: str = "<blob>") -> bytes:
-    """Decode an unencrypted DataBlob to its payload, checking the CRC.
+def decode_blob(data: bytes, path: str = "<blob>", limit: int = MAX_BLOB_SIZE) -> bytes:
+    """Decode an unencrypted DataBlob to its payload (at most *limit* bytes), checking the CRC.
 
     Encrypted blobs are recognised and refused: pbs_agent never decrypts.
     """
@@ -422,7 +560,9 @@ def decode_blob(data: bytes, path: str = "<blob>") -> bytes:
         raise FormatError(path, "encrypted blob: content not readable without the key")
     payload = bytes(data[BLOB_HEADER_SIZE:])
     if kind is BlobKind.COMPRESSED:
-        return _zstd_decompress(payload, path)
+        return _zstd_decompress(payload, path, limit)
+    if len(payload) > limit:
+        raise FormatError(path, f"blob payload exceeds {limit >> 20} MiB")
     return payload
 
 
@@ -501,6 +641,10 @@ def _req(obj: dict[str, Any], key: str, typ: type | tuple[type, ...], path: str)
 
 def parse_manifest_json(text: bytes, path: str = "<manifest>") -> Manifest:
     """Parse the JSON of a manifest (kebab-case keys, `unprotected` section)."""
+    values = text.count(b",") + text.count(b"{") + text.count(b"[")
+    if values > MAX_MANIFEST_VALUES:
+        raise FormatError(path, f"manifest has about {values} JSON values, more than "
+                                f"{MAX_MANIFEST_VALUES} (a PBS manifest has a few per file)")
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -558,11 +702,12 @@ def parse_manifest_json(text: bytes, path: str = "<manifest>") -> Manifest:
 
 def parse_manifest(data: bytes, path: str = "<manifest>") -> Manifest:
     """Decode a manifest blob and parse its JSON."""
-    return parse_manifest_json(decode_blob(data, path), path)
+    return parse_manifest_json(decode_blob(data, path, MAX_MANIFEST_JSON), path)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
-    return parse_manifest(read_bytes(path), str(path))
+    """Read (regular files only, at most :data:`MAX_BLOB_FILE`) and parse a manifest."""
+    return parse_manifest(read_bytes(path, MAX_BLOB_FILE), str(path))
 
 
 def encode_manifest(

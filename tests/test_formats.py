@@ -24,22 +24,22 @@ def test_magics_match_reference() -> None:
 
 def test_fidx_roundtrip_and_last_chunk_short() -> None:
     digests = [hashlib.sha256(bytes([i])).digest() for i in range(3)]
-    data = f.encode_fidx(digests, size=2 * 4096 + 10, chunk_size=4096)
+    data = f.encode_fidx(digests, size=2 * 65536 + 10, chunk_size=65536)
     idx = f.parse_fidx(data, "a.fidx")
     assert idx.digest_list() == digests
-    assert idx.logical_size == 8202
-    assert idx.chunk_sizes() == [4096, 4096, 10]
+    assert idx.logical_size == 131082
+    assert idx.chunk_sizes() == [65536, 65536, 10]
     assert idx.index_csum == idx.computed_csum()
 
 
 def test_fidx_entry_area_not_multiple() -> None:
-    data = f.encode_fidx([bytes(32)], size=10, chunk_size=4096) + b"x"
+    data = f.encode_fidx([bytes(32)], size=10, chunk_size=65536) + b"x"
     with pytest.raises(FormatError, match="not a multiple of 32"):
         f.parse_fidx(data, "a.fidx")
 
 
 def test_fidx_count_mismatch() -> None:
-    data = f.encode_fidx([bytes(32)], size=5000, chunk_size=4096)
+    data = f.encode_fidx([bytes(32)], size=70000, chunk_size=65536)
     with pytest.raises(FormatError, match="needs 2"):
         f.parse_fidx(data, "a.fidx")
 
@@ -54,7 +54,7 @@ def test_didx_roundtrip() -> None:
 
 def test_didx_decreasing_offsets_rejected() -> None:
     data = f.encode_didx([(100, bytes(32)), (50, bytes(32))])
-    with pytest.raises(FormatError, match="decrease"):
+    with pytest.raises(FormatError, match="not increasing"):
         f.parse_didx(data, "a.didx")
 
 
@@ -145,8 +145,9 @@ def test_empty_indexes_have_no_prefixes(data: bytes) -> None:
 
 def test_prefix_reader_rejects_like_object_reader() -> None:
     bad = [
-        (f.encode_didx([(100, bytes(32)), (50, bytes(32))]), "end offsets decrease (50 after 100)"),
-        (f.encode_fidx([bytes(32)], size=5000, chunk_size=4096), "needs 2"),
+        (f.encode_didx([(100, bytes(32)), (50, bytes(32))]),
+         "end offsets not increasing (50 after 100)"),
+        (f.encode_fidx([bytes(32)], size=70000, chunk_size=65536), "needs 2"),
         (f.encode_fidx([bytes(32)], size=10)[:100], "truncated fixed index header"),
         (f.encode_didx([(1, bytes(32))]) + b"x", "not a multiple of 40"),
         (b"short", "truncated index (5 bytes)"),
@@ -175,7 +176,7 @@ def test_read_bytes_limit_and_missing(tmp_path) -> None:
     from pbs_agent.errors import SourceError
 
     with pytest.raises(SourceError, match="vanished"):
-        f.read_bytes(tmp_path / "absent")
+        f.read_bytes(tmp_path / "absent", limit=100)
 
 
 def test_digest_prefix_orders_like_chunk_dirs() -> None:

@@ -73,7 +73,7 @@ def render(rep: DatastoreReport, top: int) -> str:
             lines.append("  " + "  ".join(cells))
     if rep.errors:
         lines += ["", f"Problems ({len(rep.errors)}):"]
-        lines += [f"  {e.path}: {e.reason}" for e in rep.errors[:20]]
+        lines += ["  {path}: {reason}".format(**e.as_dict()) for e in rep.errors[:20]]
         if len(rep.errors) > 20:
             lines.append(f"  ... {len(rep.errors) - 20} more (see --json)")
     return "\n".join(lines)

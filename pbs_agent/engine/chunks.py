@@ -6,12 +6,15 @@ The listing is held as numpy arrays sorted by digest prefix (chunk directory ord
 forked child (:mod:`.fanout`: the per-file Python work is serialised by the GIL, so threads
 cannot share it); otherwise directories are listed in batches by a thread pool (the stat
 calls release the GIL). Names become numbers once per batch, not per file. A directory whose
-mtime matches the persisted state is taken from the state instead of being listed.
+stamp (its ctime, which moves on every change of its entries and also on chmod/chown, so a
+directory made unreadable is listed again) matches the persisted state is taken from the
+state instead of being listed. Directories are opened with O_NOATIME where permitted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
@@ -22,21 +25,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ScanIssue, os_reason
-from ..formats import BAD_CHUNK_NAME_RE, CHUNK_NAME_RE
+from ..formats import (
+    BAD_CHUNK_NAME_RE,
+    CHUNK_NAME_RE,
+    DIR_FLAGS,
+    file_type,
+    open_directory,
+    open_noatime,
+)
 from ..progress import Progress
 from ..state import Record, StateStore
 from .fanout import run_split, usable_cpus
 
 NDIRS = 1 << 16
 RECORD = "chunks"  # sorted arrays of the whole store
-DIRS_RECORD = "chunk-dirs"  # per-directory mtimes: all a rescan needs when nothing changed
+DIRS_RECORD = "chunk-dirs"  # per-directory stamps: all a rescan needs when nothing changed
 RECENT_NS = 2_000_000_000  # a dir changed < 2 s before the scan may change again unseen
 MAX_CHUNK_FILE = (1 << 32) - 1
 BATCH = 512
 SPLIT_BATCH = 128  # directories per part handed out to the two listing processes
-MTIME_PART = 4096  # directories per part when only their mtimes are needed
+STAMP_PART = 4096  # directories per part when only their stamps are needed
 MIN_SPLIT_DIRS = 4096  # fewer directories: a second process costs more than it saves
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _HEX = frozenset("0123456789abcdef")
 _HEX_BYTES = b"0123456789abcdef"
 _EMPTY_U64 = np.zeros(0, np.uint64)
@@ -44,6 +53,7 @@ _EMPTY_U32 = np.zeros(0, np.uint32)
 _SHIFT = np.uint64(48)
 DIR_NAMES = [f"{i:04x}" for i in range(NDIRS)]
 ALL_DIRS = np.arange(NDIRS, dtype=np.int64)
+NOT_A_DIR = -2  # stamp of a chunk directory name that is something else
 
 
 @dataclass(slots=True)
@@ -51,7 +61,7 @@ class Batch:
     """The listing of a run of chunk directories, sorted by prefix."""
 
     nums: np.ndarray  # directory numbers
-    mtimes: np.ndarray  # per directory; -1: list again next time
+    stamps: np.ndarray  # per directory (ctime); -1: list again next time
     prefixes: np.ndarray
     sizes: np.ndarray
     bad: np.ndarray
@@ -108,16 +118,20 @@ def _hex_prefixes(names: list[str]) -> np.ndarray:
 
 
 def _list_one(cfd: int, num: int, names: list[str], sizes: list[int], bad: list[str],
-              issues: list[ScanIssue], cpath: str) -> int:
-    """Append one directory's chunk names/sizes and bad names; return its mtime (-1: error)."""
+              issues: list[ScanIssue], cpath: str, recent_ns: int) -> int:
+    """Append one directory's chunk names/sizes and bad names; return its stamp (-1: error,
+    or its entries changed at or after *recent_ns*: list it again next time)."""
     name = DIR_NAMES[num]
     try:
-        fd = os.open(name, DIR_FLAGS, dir_fd=cfd)
+        fd = open_directory(name, dir_fd=cfd)
     except OSError as exc:
-        issues.append(ScanIssue(os.path.join(cpath, name), os_reason(exc)))
+        reason = "not a directory: chunks in it cannot be counted" \
+            if exc.errno in (errno.ENOTDIR, errno.ELOOP) else os_reason(exc)
+        issues.append(ScanIssue(os.path.join(cpath, name), reason))
         return -1
     try:
-        mtime = os.fstat(fd).st_mtime_ns
+        st = os.fstat(fd)
+        stamp = -1 if st.st_mtime_ns >= recent_ns else st.st_ctime_ns
         for n in os.listdir(fd):
             if len(n) == 64:
                 try:
@@ -131,10 +145,10 @@ def _list_one(cfd: int, num: int, names: list[str], sizes: list[int], bad: list[
                 bad.append(n)
     except OSError as exc:
         issues.append(ScanIssue(os.path.join(cpath, name), os_reason(exc)))
-        mtime = -1
+        stamp = -1
     finally:
         os.close(fd)
-    return mtime
+    return stamp
 
 
 def list_batch(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int) -> Batch:
@@ -143,13 +157,13 @@ def list_batch(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int) -> Ba
     sizes: list[int] = []
     bad: list[str] = []
     issues: list[ScanIssue] = []
-    mtimes, counts = [], []
+    stamps, counts = [], []
     for num in nums:
         before = len(names)
-        mtimes.append(_list_one(cfd, num, names, sizes, bad, issues, cpath))
+        stamps.append(_list_one(cfd, num, names, sizes, bad, issues, cpath,
+                                scan_start_ns - RECENT_NS))
         counts.append(len(names) - before)
-    mt = np.array(mtimes, dtype=np.int64)
-    mt[mt >= scan_start_ns - RECENT_NS] = -1
+    mt = np.array(stamps, dtype=np.int64)
     nums_arr = np.array(nums, dtype=np.int64)
     dirs = np.repeat(nums_arr, counts)
     prefixes, size_arr, odd_dirs = _checked(names, sizes, dirs, cpath, issues)
@@ -203,19 +217,20 @@ def list_chunks(
     cpath = os.path.join(root, ".chunks")
     issues: list[ScanIssue] = []
     try:
-        cfd = os.open(cpath, DIR_FLAGS)
+        cfd = open_noatime(cpath, DIR_FLAGS & ~os.O_NOFOLLOW)
     except OSError as exc:
         issues.append(ScanIssue(cpath, os_reason(exc)))
         return _empty(issues)
     dirs = _load_dirs(store)
     now = None
     try:
-        if dirs is not None:  # one stat per possible directory: existence, type and mtime
-            now = _all_mtimes(cfd, ALL_DIRS, processes)
+        if dirs is not None:  # one stat per possible directory: existence, type and stamp
+            now = _all_stamps(cfd, ALL_DIRS, processes)
             nums = np.flatnonzero(now >= 0)
+            _not_dirs(cfd, cpath, np.flatnonzero(now == NOT_A_DIR), issues)
             now = now[nums]
         else:
-            nums = _dir_numbers(cfd)
+            nums = _dir_numbers(cfd, cpath, issues)
     except OSError as exc:
         os.close(cfd)
         issues.append(ScanIssue(cpath, os_reason(exc)))
@@ -227,44 +242,60 @@ def list_chunks(
         os.close(cfd)
 
 
-def _dir_numbers(cfd: int) -> np.ndarray:
-    out = []
+def _dir_numbers(cfd: int, cpath: str, issues: list[ScanIssue]) -> np.ndarray:
+    """The chunk directories present; a chunk directory name that is not a directory is an
+    issue (its chunks cannot be counted: they show as missing)."""
+    out, odd = [], []
     with os.scandir(cfd) as it:
         for e in it:
             n = e.name
-            if len(n) == 4 and set(n) <= _HEX and e.is_dir(follow_symlinks=False):
-                out.append(int(n, 16))
+            if len(n) == 4 and set(n) <= _HEX:
+                (out if e.is_dir(follow_symlinks=False) else odd).append(int(n, 16))
+    _not_dirs(cfd, cpath, np.array(sorted(odd), dtype=np.int64), issues)
     return np.array(sorted(out), dtype=np.int64)  # 8 bytes per dir, not a Python int
 
 
-def _stat_mtimes(cfd: int, nums: np.ndarray) -> np.ndarray:
-    """mtimes of directories *nums* (-1: missing, not a directory or cannot stat); one
+def _not_dirs(cfd: int, cpath: str, nums: np.ndarray, issues: list[ScanIssue]) -> None:
+    for num in nums.tolist():
+        name = DIR_NAMES[num]
+        try:
+            kind = file_type(os.stat(name, dir_fd=cfd, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        except OSError as exc:
+            kind = os_reason(exc)
+        issues.append(ScanIssue(os.path.join(cpath, name),
+                                f"not a directory ({kind}): chunks in it cannot be counted"))
+
+
+def _stat_stamps(cfd: int, nums: np.ndarray) -> np.ndarray:
+    """Stamps of directories *nums* (-1: missing or cannot stat, NOT_A_DIR); one
     comprehension in the common case (the per-call cost is most of a rescan)."""
     names = [DIR_NAMES[n] for n in nums.tolist()]
     st = os.stat
     try:
-        return np.array([_dir_mtime(st(n, dir_fd=cfd, follow_symlinks=False)) for n in names],
+        return np.array([_dir_stamp(st(n, dir_fd=cfd, follow_symlinks=False)) for n in names],
                         dtype=np.int64)
     except OSError:
         pass
     out = np.full(len(nums), -1, dtype=np.int64)
     for i, name in enumerate(names):
         with contextlib.suppress(OSError):
-            out[i] = _dir_mtime(st(name, dir_fd=cfd, follow_symlinks=False))
+            out[i] = _dir_stamp(st(name, dir_fd=cfd, follow_symlinks=False))
     return out
 
 
-def _dir_mtime(st: os.stat_result) -> int:
-    return st.st_mtime_ns if stat.S_ISDIR(st.st_mode) else -1
+def _dir_stamp(st: os.stat_result) -> int:
+    return st.st_ctime_ns if stat.S_ISDIR(st.st_mode) else NOT_A_DIR
 
 
-def _all_mtimes(cfd: int, nums: np.ndarray, processes: int | None) -> np.ndarray:
-    """mtimes of all directories *nums*, with a forked child when worth it."""
-    parts = [nums[i : i + MTIME_PART] for i in range(0, len(nums), MTIME_PART)]
+def _all_stamps(cfd: int, nums: np.ndarray, processes: int | None) -> np.ndarray:
+    """stamps of all directories *nums*, with a forked child when worth it."""
+    parts = [nums[i : i + STAMP_PART] for i in range(0, len(nums), STAMP_PART)]
     if _with_child(processes, len(nums)):
         with contextlib.suppress(OSError):  # no fork possible: stat them here
-            return np.concatenate(run_split(lambda p: _stat_mtimes(cfd, p), parts).results)
-    return np.concatenate([_stat_mtimes(cfd, p) for p in parts])
+            return np.concatenate(run_split(lambda p: _stat_stamps(cfd, p), parts).results)
+    return np.concatenate([_stat_stamps(cfd, p) for p in parts])
 
 
 def _with_child(processes: int | None, ndirs: int) -> bool:
@@ -320,11 +351,11 @@ def _list_all(
     store: StateStore | None, scan_start_ns: int, how: tuple[int, int | None],
     progress: bool, issues: list[ScanIssue],
 ) -> ChunkListing:
-    """*known*: the persisted directory record and the directories' mtimes now (rescan)."""
+    """*known*: the persisted directory record and the directories' stamps now (rescan)."""
     dirs, now = known
     todo = nums
     if dirs is not None and now is not None and len(nums):
-        old = dirs.arrays["mtimes"][nums]
+        old = dirs.arrays["stamps"][nums]
         same = (old == now) & (old >= 0)
         todo = nums[~same]
         if not len(todo) and _only_in(dirs, nums):
@@ -340,18 +371,18 @@ def _list_all(
     batches = listed.batches
     for b in batches:
         issues.extend(b.issues)
-    mtimes = _dir_mtimes(nums, batches, dirs if cached is not None else None)
-    listing = _assemble(batches, (cached, nums), mtimes, issues)
+    stamps = _dir_stamps(nums, batches, dirs if cached is not None else None)
+    listing = _assemble(batches, (cached, nums), stamps, issues)
     listing.processes, listing.peaks = listed.processes, listed.peaks
     if store is not None and (batches or cached is None):
-        _save(store, listing, mtimes)
+        _save(store, listing, stamps)
     return listing
 
 
 def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int, how: tuple[int, int | None]):
     """Fallback when the persisted arrays vanished: list everything again (runs after
     :func:`list_chunks` closed its directory fd, so it opens its own)."""
-    cfd = os.open(cpath, DIR_FLAGS)
+    cfd = open_noatime(cpath, DIR_FLAGS & ~os.O_NOFOLLOW)
     try:
         batches = _list_dirs(cfd, cpath, nums, scan_start_ns, how).batches
     finally:
@@ -361,13 +392,13 @@ def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int, how: tuple[int, in
 
 def _only_in(dirs: Record, nums: np.ndarray) -> bool:
     """True when no directory known to the state has disappeared."""
-    known = dirs.arrays["mtimes"] >= 0
+    known = dirs.arrays["stamps"] >= 0
     known[nums] = False
     return not known.any()
 
 
 def _assemble(batches: list[Batch], reuse: tuple[tuple | None, np.ndarray],
-              mtimes: np.ndarray, issues: list[ScanIssue]) -> ChunkListing:
+              stamps: np.ndarray, issues: list[ScanIssue]) -> ChunkListing:
     """*reuse*: the persisted arrays (or None) and the directories present now."""
     parts_p, parts_s, parts_b = [], [], []
     cached, nums = reuse
@@ -381,13 +412,13 @@ def _assemble(batches: list[Batch], reuse: tuple[tuple | None, np.ndarray],
         parts_p.append(cp[keep])
         parts_s.append(cs[keep])
         parts_b.append(cb[~relisted[(cb >> _SHIFT).astype(np.int64)]])
-    volatile = any((b.mtimes < 0).any() for b in batches)
+    volatile = any((b.stamps < 0).any() for b in batches)
     listed = sum(len(b.nums) for b in batches)
     parts_p += [b.prefixes for b in batches]
     parts_s += [b.sizes for b in batches]
     parts_b += [b.bad for b in batches]
     for b in batches:  # free the pieces while concatenating (peak memory)
-        b.prefixes = b.sizes = b.nums = b.mtimes = _EMPTY_U64
+        b.prefixes = b.sizes = b.nums = b.stamps = _EMPTY_U64
     prefixes = np.concatenate(parts_p) if parts_p else _EMPTY_U64
     del parts_p
     sizes = np.concatenate(parts_s) if parts_s else _EMPTY_U32
@@ -396,22 +427,22 @@ def _assemble(batches: list[Batch], reuse: tuple[tuple | None, np.ndarray],
     if cached is not None and batches:
         order = np.argsort(prefixes, kind="stable")
         prefixes, sizes = prefixes[order], sizes[order]
-    fp = "volatile" if volatile else hashlib.sha256(mtimes.tobytes()).hexdigest()
+    fp = "volatile" if volatile else hashlib.sha256(stamps.tobytes()).hexdigest()
     return ChunkListing(issues, listed, fp, (prefixes, sizes, bad))
 
 
-def _dir_mtimes(nums: np.ndarray, batches: list[Batch], dirs: Record | None) -> np.ndarray:
+def _dir_stamps(nums: np.ndarray, batches: list[Batch], dirs: Record | None) -> np.ndarray:
     mt = np.full(NDIRS, -1, dtype=np.int64)
     if dirs is not None and len(nums):
-        mt[nums] = dirs.arrays["mtimes"][nums]
+        mt[nums] = dirs.arrays["stamps"][nums]
     for b in batches:
-        mt[b.nums] = b.mtimes
+        mt[b.nums] = b.stamps
     return mt
 
 
 def _load_dirs(store: StateStore | None) -> Record | None:
     rec = store.load(DIRS_RECORD) if store is not None else None
-    if rec is None or "mtimes" not in rec.arrays or len(rec.arrays["mtimes"]) != NDIRS:
+    if rec is None or "stamps" not in rec.arrays or len(rec.arrays["stamps"]) != NDIRS:
         return None
     return rec
 
@@ -429,11 +460,11 @@ def _load_arrays(store: StateStore | None, dirs: Record):
     return _cached_arrays(store, dirs.meta.get("generation", ""))
 
 
-def _save(store: StateStore, listing: ChunkListing, mtimes: np.ndarray) -> None:
+def _save(store: StateStore, listing: ChunkListing, stamps: np.ndarray) -> None:
     """Arrays first, then the directory record naming them: a kill in between leaves a
     directory record whose generation no longer matches, so the arrays are rebuilt."""
     generation = os.urandom(8).hex()
     store.save(RECORD, {"generation": generation}, {
         "prefixes": listing.prefixes, "sizes": listing.sizes, "bad": listing.bad})
     store.save(DIRS_RECORD, {"generation": generation, "fingerprint": listing.fingerprint},
-               {"mtimes": mtimes})
+               {"stamps": stamps})

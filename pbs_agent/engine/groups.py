@@ -15,12 +15,14 @@ import numpy as np
 
 from ..datastore import Group, IndexRef, Snapshot
 from ..errors import FormatError, ScanIssue, SourceError
-from ..formats import index_prefixes, read_bytes
+from ..formats import read_index_prefixes
 from ..state import StateStore
 
 _EMPTY = np.zeros(0, np.uint64)
 RECENT_NS = 2_000_000_000
-MAX_INDEX_BYTES = 1 << 36
+#: Index entries per snapshot kept in index order for :class:`ChangedSlots` (32 MiB); a
+#: larger snapshot is read as sorted unique sets, so memory follows distinct chunks.
+RAW_SNAPSHOT_ENTRIES = 1 << 22
 
 
 @dataclass(slots=True)
@@ -95,8 +97,13 @@ def union_of(arrays: list[np.ndarray]) -> np.ndarray:
     return sorted_unique(np.concatenate(arrays), runs=True)
 
 
+def _bytes(text: str) -> bytes:
+    """A file name back as its bytes (undecodable names carry surrogate escapes)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def record_name(group: Group, kind: str = "g") -> str:
-    return f"{kind}-" + hashlib.sha256("\0".join(group.key).encode()).hexdigest()[:24]
+    return f"{kind}-" + hashlib.sha256(_bytes("\0".join(group.key))).hexdigest()[:24]
 
 
 def counted(snap: Snapshot) -> list[IndexRef]:
@@ -106,21 +113,26 @@ def counted(snap: Snapshot) -> list[IndexRef]:
 def signature(group: Group) -> str:
     h = hashlib.sha256()
     for snap in group.finished:
-        h.update(f"S{snap.name}\0".encode())
+        h.update(_bytes(f"S{snap.name}\0"))
         for ref in counted(snap):
-            h.update(f"I{ref.name}\0{ref.key.as_tuple()}\0".encode())
+            h.update(_bytes(f"I{ref.name}\0{ref.key.as_tuple()}\0"))
     return h.hexdigest()
 
 
-def read_index_prefixes(ref: IndexRef, *, raw: bool = False) -> IndexResult:
-    """Read one index: sorted unique prefixes (*raw*: in index order, duplicates kept);
-    FormatError is captured, SourceError raised."""
+def read_index_set(ref: IndexRef, *, raw: bool = False) -> IndexResult:
+    """Read one index in bounded pieces: its sorted unique prefixes (*raw*: all of them in
+    index order, duplicates kept); FormatError is captured, SourceError raised."""
+    pieces: list[np.ndarray] = []
+    unique = ChangedSlots()
     try:
-        parsed = index_prefixes(read_bytes(ref.path, limit=MAX_INDEX_BYTES), ref.path)
+        layout = read_index_prefixes(
+            ref.path, pieces.append if raw else lambda p: unique.add_piece(sorted_unique(p)),
+            sparse_ok=ref.tmp)
     except FormatError as exc:
         return IndexResult(_EMPTY, 0, exc.reason)
-    return IndexResult(parsed.prefixes if raw else sorted_unique(parsed.prefixes),
-                       parsed.logical_size)
+    if raw:
+        return IndexResult(np.concatenate(pieces) if pieces else _EMPTY, layout.logical_size)
+    return IndexResult(unique.union(), layout.logical_size)
 
 
 class ChangedSlots:
@@ -133,7 +145,10 @@ class ChangedSlots:
         self.merged, self.pieces, self.pending = _EMPTY, [], 0
 
     def add(self, prev: np.ndarray, cur: np.ndarray) -> None:
-        piece = cur[cur != prev] if len(prev) == len(cur) else cur
+        self.add_piece(cur[cur != prev] if len(prev) == len(cur) else cur)
+
+    def add_piece(self, piece: np.ndarray) -> None:
+        """Values to include (any order, duplicates allowed)."""
         if len(piece):
             self.pieces.append(piece)
             self.pending += len(piece)
@@ -175,9 +190,11 @@ def compute_group(
     union, prev, cur = _EMPTY, _EMPTY, _EMPTY
     slots = ChangedSlots() if store is None else None  # no state: nothing to persist
     for snap in group.finished:
-        arrays, logical = [], 0
+        arrays, logical, raw_left = [], 0, RAW_SNAPSHOT_ENTRIES
         for ref in counted(snap):
-            res = _index_result(snap, ref, cache, out, scan_start_ns, raw=slots is not None)
+            raw = slots is not None and (ref.key.size >> 5) <= raw_left  # entries <= size/32
+            raw_left -= ref.key.size >> 5
+            res = _index_result(snap, ref, cache, out, scan_start_ns, raw=raw)
             if res is None:
                 continue
             if store is not None:
@@ -210,13 +227,13 @@ def _index_result(snap: Snapshot, ref: IndexRef, cache: dict, out: GroupRefs,
     res = cache.get((snap.name, ref.name, ref.key.as_tuple()))
     if res is None:
         try:
-            res = read_index_prefixes(ref, raw=raw)
+            res = read_index_set(ref, raw=raw)
         except SourceError as exc:
             out.issues.append(ScanIssue.from_exc(exc))
             out.cacheable = False
             return None
         out.indexes_read += 1
-    if ref.key.mtime_ns >= scan_start_ns - RECENT_NS:
+    if ref.key.mtime_ns >= scan_start_ns - RECENT_NS:  # ctime: in the key (signature)
         out.cacheable = False
     return res
 
@@ -278,7 +295,7 @@ def other_references(groups: list[Group], issues: list[ScanIssue]) -> tuple[np.n
                 if snap.finished and not ref.tmp:
                     continue
                 try:
-                    res = read_index_prefixes(ref)
+                    res = read_index_set(ref)
                 except SourceError as exc:
                     issues.append(ScanIssue.from_exc(exc))
                     continue

@@ -12,7 +12,7 @@ from dataclasses import asdict
 import numpy as np
 
 from ..datastore import Group, Walk, walk_datastore
-from ..errors import FormatError, ScanIssue, SourceError, os_reason
+from ..errors import FormatError, ScanIssue, SourceError, os_reason, printable
 from ..formats import MANIFEST_NAME, read_manifest
 from ..progress import Progress
 from ..state import StateStore
@@ -149,7 +149,7 @@ def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing, stats) ->
 def _totals(root: str, t: Totals, refs: list[GroupRefs], walk: Walk) -> DatastoreTotals:
     logical = sum(r.logical_bytes for r in refs)
     return DatastoreTotals(
-        path=root,
+        path=printable(root),
         snapshots=sum(len(g.finished) for g in walk.groups),
         index_files=sum(r.index_files for r in refs),
         logical_bytes=logical,
@@ -219,7 +219,7 @@ def _apply_manifest(gr: GroupReport, path: str, errors: list[ScanIssue]) -> None
         errors.append(ScanIssue.from_exc(exc))
         return
     gr.last_verify_state = m.verify_state or "none"
-    gr.comment = m.comment
+    gr.comment = printable(m.comment)
 
 
 def referenced_digest_prefixes(path: str, state_dir: str | None = None) -> np.ndarray:

@@ -7,11 +7,17 @@ the numpy engine beyond the byte-level parsers.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +175,50 @@ def world_readable_tmp() -> Iterator[str]:
         for d in dirnames:
             os.chmod(os.path.join(dirpath, d), 0o755)
     shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class ReportRun:
+    """One `pbs-agent report` child: exit code, output, peak RSS (bytes, the largest of the
+    process and its own children) and wall time."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    maxrss: int
+    seconds: float
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+
+def run_report(root: str, *, state_dir: str | None = None, json_output: bool = True,
+               timeout: float = 60, env: dict[str, str] | None = None,
+               prefix: Sequence[str] = ()) -> ReportRun:
+    """Run the real `pbs-agent report` on *root* in a child; *state_dir* relative to the
+    datastore's parent (None: no state). Fails the test on a timeout (a hang)."""
+    argv = [*prefix, sys.executable, "-m", "pbs_agent", "report", root]
+    argv += ["--json"] if json_output else []
+    # no state: a path that cannot be created (the scan then runs without state)
+    argv += ["--state-dir", os.path.join(os.path.dirname(root), state_dir) if state_dir
+             else "/proc/self/no-state"]
+    full_env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]), **(env or {}))
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=full_env)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - t > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                pytest.fail(f"report on {root} did not finish in {timeout} s (hang)")
+            time.sleep(0.02)
+        seconds = time.monotonic() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return ReportRun(proc.returncode, out.read().decode(), err.read().decode(),
+                         usage.ru_maxrss * 1024, seconds)

@@ -44,14 +44,14 @@ def test_corrupt_index_and_manifest_are_listed_and_skipped(small_demo: str) -> N
 
 def test_index_vanishing_between_walk_and_read(small_demo: str, monkeypatch) -> None:
     victim = _indexes(small_demo)[-1]
-    real = groups_mod.read_bytes
+    real = groups_mod.read_index_prefixes
 
-    def vanish(path, limit):
+    def vanish(path, on_piece, **kw):
         if path == victim:
             os.unlink(victim)
-        return real(path, limit)
+        return real(path, on_piece, **kw)
 
-    monkeypatch.setattr(groups_mod, "read_bytes", vanish)
+    monkeypatch.setattr(groups_mod, "read_index_prefixes", vanish)
     rep = scan_datastore(small_demo)
     assert [(e.path, e.reason) for e in rep.errors] == [
         (victim, "vanished (no such file or directory)")]

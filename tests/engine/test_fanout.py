@@ -133,8 +133,8 @@ def test_rescan_after_a_chunk_dir_vanished(small_demo: str, tmp_path) -> None:
 def test_mtimes_with_child_equal_in_process(small_demo: str) -> None:
     fd = os.open(os.path.join(small_demo, ".chunks"), os.O_RDONLY | os.O_DIRECTORY)
     try:
-        one = chunks._all_mtimes(fd, chunks.ALL_DIRS, 1)
-        two = chunks._all_mtimes(fd, chunks.ALL_DIRS, 2)
+        one = chunks._all_stamps(fd, chunks.ALL_DIRS, 1)
+        two = chunks._all_stamps(fd, chunks.ALL_DIRS, 2)
     finally:
         os.close(fd)
     assert np.array_equal(one, two) and (one >= 0).sum() == len(os.listdir(

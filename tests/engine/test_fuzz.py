@@ -61,11 +61,11 @@ def test_arbitrary_manifest_json(value, key: str) -> None:
        st.integers(min_value=0, max_value=4095), st.booleans())
 def test_prefix_reader_agrees_with_object_reader(digests, short: int, dynamic: bool) -> None:
     if dynamic:
-        entries = [(i * 100 + short, d) for i, d in enumerate(digests)]
+        entries = [((i + 1) * 100 + short, d) for i, d in enumerate(digests)]
         data = f.encode_didx(entries)
     else:
-        size = max(len(digests) * 4096 - short, 0) if digests else 0
-        data = f.encode_fidx(digests, size=size, chunk_size=4096)
+        size = max(len(digests) * 65536 - short, 0) if digests else 0
+        data = f.encode_fidx(digests, size=size, chunk_size=65536)
     idx = f.parse_index(data, "p")
     pre = f.index_prefixes(data, "p")
     assert pre.kind == idx.kind and pre.logical_size == idx.logical_size

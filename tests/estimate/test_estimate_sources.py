@@ -14,7 +14,7 @@ from pbs_agent.demo import build_demo
 from pbs_agent.estimate import estimate
 from pbs_agent.estimate.buzhash import chunk_lengths
 from pbs_agent.estimate.tree import tree_stream
-from pbs_agent.formats import chunk_path, decode_blob, read_bytes, read_index
+from pbs_agent.formats import MAX_BLOB_FILE, chunk_path, decode_blob, read_bytes, read_index
 
 from .data import CHUNK, mixed_chunk, plain_totals, run_cli_unprivileged
 
@@ -62,7 +62,7 @@ def _demo_disk_image(ds: Path) -> tuple[bytes, int]:
     fidx = sorted(ds.glob("**/vm/*/*/drive-scsi0.img.fidx"))[-1]
     index = read_index(fidx)
     digests = index.digest_list()
-    data = b"".join(decode_blob(read_bytes(chunk_path(ds, d))) for d in digests)
+    data = b"".join(decode_blob(read_bytes(chunk_path(ds, d), MAX_BLOB_FILE)) for d in digests)
     assert len(data) == index.logical_size
     return data, len(set(digests))
 
