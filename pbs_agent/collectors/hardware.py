@@ -1,10 +1,15 @@
-"""Datastore-aware heat and wear: the disks below each datastore, their temperature and wear.
+"""Datastore-aware heat, wear and health: the disks below each datastore and how they fare.
 
 node_exporter and smartctl_exporter export the same readings per kernel device, but cannot
 tell which disks hold which datastore. This collector maps each datastore path to its
 filesystem, ZFS pool and vdevs (or block device), then to physical disks, and labels every
 series with ``datastore``, ``pool`` and ``device`` (the ``/dev/disk/by-id`` name).
 ``pbs_disk_info`` also carries ``kernel_name`` to join node_exporter/smartctl_exporter series.
+
+Health (``smart_status.passed``), the NVMe critical-warning bits, power-on time and media errors
+(NVMe media and data integrity errors, SCSI grown defects) come from the same smartctl run. They
+repeat a few smartctl_exporter families on purpose, labelled by datastore and pool so that an
+alert can say which datastore a failing disk puts at risk (see docs/compatibility.md).
 
 Temperatures come from hwmon (nvme, drivetemp) first, else from ``smartctl -j -n standby``.
 smartctl is asked first so that a disk in STANDBY is never touched again (a drivetemp read
@@ -17,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from ..errors import SourceError
@@ -31,10 +36,12 @@ from ..hw.topology import (
     datastore_mounts,
     placements,
 )
-from ..hw.zpool import Pool, parse_zpool_status
+from ..hw.zpool import Pool, ZpoolStatus
 from .base import CollectContext, Collector
 
 LABELS = ["datastore", "pool", "device"]
+#: -i identity, -H health, -A attributes/health log; -n standby: never wake a sleeping disk.
+SMARTCTL_ARGV = ["smartctl", "-j", "-n", "standby", "-i", "-H", "-A"]
 INFO_LABELS = [*LABELS, "kernel_name", "model", "serial", "controller", "controller_mode"]
 
 
@@ -49,6 +56,7 @@ class DiskReading:
     standby: bool | None  # None: smartctl did not answer
     temperature: float | None
     wearout: float | None
+    smart: SmartReport | None  # the awake, opened smartctl report (None: asleep or no answer)
 
 
 class HardwareCollector(Collector):
@@ -56,6 +64,9 @@ class HardwareCollector(Collector):
 
     name = "hardware"
     interval = 300.0
+
+    def __init__(self) -> None:
+        self._status = ZpoolStatus()
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
         settings = ctx.settings
@@ -73,10 +84,8 @@ class HardwareCollector(Collector):
             ctx.parse_error(problem)
         return [_filesystem_family(ds_mounts), *_disk_families(found, readings)]
 
-    @staticmethod
-    def _pools(ctx: CollectContext, problems: list[str]) -> dict[str, Pool]:
-        text = ctx.run_tool(["zpool", "status", "-P", "-p"])
-        return {pool.name: pool for pool in parse_zpool_status(text, problems)}
+    def _pools(self, ctx: CollectContext, problems: list[str]) -> dict[str, Pool]:
+        return {pool.name: pool for pool in self._status.read(ctx.run_tool, problems)}
 
     @staticmethod
     def _read_disks(ctx: CollectContext, disks: list[str],
@@ -94,7 +103,7 @@ class HardwareCollector(Collector):
 def _smart(ctx: CollectContext, disk: str, problems: list[str],
            failures: list[SourceError]) -> SmartReport | None:
     try:
-        text = ctx.run_tool(["smartctl", "-j", "-n", "standby", "-i", "-A", f"/dev/{disk}"])
+        text = ctx.run_tool([*SMARTCTL_ARGV, f"/dev/{disk}"])
     except SourceError as exc:
         failures.append(exc)
         return None
@@ -127,6 +136,7 @@ def _reading(ctx: CollectContext, disk: str, report: SmartReport | None,
         controller=driver, mode=controller_mode(driver) if driver else "unknown",
         standby=standby, temperature=temperature,
         wearout=report.wearout_ratio if report else None,
+        smart=report if report is not None and report.opened and not report.standby else None,
     )
 
 
@@ -154,6 +164,18 @@ def _disk_families(found: list[Placement],
     standby = GaugeMetricFamily(
         "pbs_disk_standby", "1 if the disk was in standby (not woken, no fresh readings).",
         labels=LABELS)
+    healthy = GaugeMetricFamily(
+        "pbs_disk_smart_healthy", "1 if the disk's SMART overall-health self-assessment passed, "
+        "0 if it failed (smartctl -H).", labels=LABELS)
+    critical = GaugeMetricFamily(
+        "pbs_disk_nvme_critical_warning", "NVMe SMART critical warning bit field (0 = none; "
+        "1 spare, 2 temperature, 4 reliability, 8 read-only, 16 volatile backup, 32 PMR).",
+        labels=LABELS)
+    power_on = GaugeMetricFamily(
+        "pbs_disk_power_on_seconds", "Power-on time the disk reports.", labels=LABELS)
+    media = CounterMetricFamily(
+        "pbs_disk_media_errors", "Media errors the disk reports: NVMe media and data integrity "
+        "errors; SCSI/SAS grown defect list length.", labels=LABELS)
     for place in found:
         r = readings[place.disk]
         labels = [place.datastore, place.pool, place.device]
@@ -164,4 +186,14 @@ def _disk_families(found: list[Placement],
             wearout.add_metric(labels, r.wearout)
         if r.standby is not None:
             standby.add_metric(labels, 1.0 if r.standby else 0.0)
-    return [info, temperature, wearout, standby]
+        if r.smart is None:
+            continue
+        if r.smart.healthy is not None:
+            healthy.add_metric(labels, 1.0 if r.smart.healthy else 0.0)
+        if r.smart.nvme_critical_warning is not None:
+            critical.add_metric(labels, float(r.smart.nvme_critical_warning))
+        if r.smart.power_on_seconds is not None:
+            power_on.add_metric(labels, r.smart.power_on_seconds)
+        if r.smart.media_errors is not None:
+            media.add_metric(labels, float(r.smart.media_errors))
+    return [info, temperature, wearout, standby, healthy, critical, power_on, media]

@@ -2,7 +2,9 @@
 
 Disk heat means little without the air that cools the disks: a hot inlet points at the room,
 a cool inlet with hot disks at the chassis. ``ipmitool sdr type Temperature`` is asked only
-when the kernel IPMI device exists; without a BMC only the band is exported.
+when the kernel IPMI device exists; without a BMC only the band is exported. The inlet sensor
+is the one the BMC marks as air inlet (entity 55/64), else the one named so
+(:func:`~pbs_agent.hw.ipmi.inlet_sensors`); ``pbs_thermal_inlet_sensor_info`` says which.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from collections.abc import Iterable
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from ..hw.ipmi import has_bmc, parse_sdr_temperatures
+from ..hw.ipmi import has_bmc, inlet_sensors, parse_sdr_temperatures
 from .base import CollectContext, Collector
 
 
 class ThermalCollector(Collector):
-    """``pbs_thermal_inlet_celsius{sensor}`` and ``pbs_thermal_inlet_band_celsius{bound}``."""
+    """``pbs_thermal_inlet_celsius{sensor}``, ``pbs_thermal_inlet_sensor_info{sensor,entity}``
+    and ``pbs_thermal_inlet_band_celsius{bound}``."""
 
     name = "thermal"
     interval = 60.0
@@ -39,7 +42,15 @@ class ThermalCollector(Collector):
         inlet = GaugeMetricFamily(
             "pbs_thermal_inlet_celsius", "Inlet/ambient air temperature reported by the BMC.",
             labels=["sensor"])
-        for reading in readings:
-            if reading.is_inlet:
-                inlet.add_metric([reading.sensor], reading.celsius)
-        return [inlet, band]
+        info = GaugeMetricFamily(
+            "pbs_thermal_inlet_sensor_info", "The BMC sensor taken as air inlet and its IPMI "
+            "entity (55 or 64: marked as air inlet by the BMC; else chosen by name).",
+            labels=["sensor", "entity"])
+        seen: set[str] = set()
+        for reading in inlet_sensors(readings):
+            if reading.sensor in seen:  # one series per sensor name: the first reading wins
+                continue
+            seen.add(reading.sensor)
+            inlet.add_metric([reading.sensor], reading.celsius)
+            info.add_metric([reading.sensor, reading.entity], 1.0)
+        return [inlet, info, band]

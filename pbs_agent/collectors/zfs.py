@@ -1,5 +1,9 @@
-"""ZFS pool health that node_exporter and zfs_exporter lack: vdev error counters, scrub and
-resilver progress, the last scrub's end, suspended pools. Parsed from ``zpool status -P -p``.
+"""ZFS pool health that node_exporter and zfs_exporter lack: vdev states and per-disk error
+counters, scrub and resilver progress, the last scrub's end, suspended pools. Read from
+``zpool status -j`` (OpenZFS >= 2.3), else ``zpool status -P -p`` (:class:`ZpoolStatus`).
+
+Series are bounded: one ``pbs_zpool_vdev_state`` per vdev row (the current state only) and
+three ``pbs_zpool_vdev_errors`` per leaf, for at most ``MAX_VDEVS`` rows per pool.
 
 A host without the zfs kernel module has no pools: the collector exports nothing and succeeds.
 With the module loaded, a missing ``zpool`` is a SourceError.
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from ..hw.zpool import Pool, parse_zpool_status
+from ..hw.zpool import Pool, Vdev, ZpoolStatus
 from .base import CollectContext, Collector
 
 POOL_STATES = ("ONLINE", "DEGRADED", "FAULTED", "OFFLINE", "UNAVAIL", "REMOVED", "SUSPENDED")
@@ -29,19 +33,21 @@ class ZfsCollector(Collector):
         # zpool status shows only the current scan: remember each pool's last scrub end
         # across a running scrub or a later resilver.
         self._last_scrub_end: dict[str, float] = {}
+        self._status = ZpoolStatus()
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
         if not (ctx.settings.sysfs / "module" / "zfs").exists():
             return []
         problems: list[str] = []
-        pools = parse_zpool_status(ctx.run_tool(["zpool", "status", "-P", "-p"]), problems)
+        pools = self._status.read(ctx.run_tool, problems)
+        rows = {pool.name: _unique_rows(pool, problems) for pool in pools}
         for problem in problems:
             ctx.parse_error(problem)
         for pool in pools:
             for scan in pool.scans:
                 if scan.kind == "scrub" and scan.end_timestamp is not None:
                     self._last_scrub_end[pool.name] = scan.end_timestamp
-        return [_state_family(pools), _vdev_family(pools), *_scan_families(pools),
+        return [_state_family(pools), *_vdev_families(rows), *_scan_families(pools),
                 self._last_scrub_family(pools), _data_errors_family(pools)]
 
     def _last_scrub_family(self, pools: list[Pool]) -> GaugeMetricFamily:
@@ -65,16 +71,38 @@ def _state_family(pools: list[Pool]) -> GaugeMetricFamily:
     return family
 
 
-def _vdev_family(pools: list[Pool]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(
-        "pbs_zpool_vdev_errors", "I/O and checksum errors of a vdev since import or "
-        "'zpool clear' (vdev is the pool name for the pool as a whole).",
-        labels=["pool", "vdev", "kind"])
-    for pool in pools:
-        for vdev in pool.vdevs:
-            for kind, count in (vdev.errors or {}).items():
-                family.add_metric([pool.name, vdev.name, kind], float(count))
-    return family
+def _unique_rows(pool: Pool, problems: list[str]) -> list[tuple[Vdev, bool]]:
+    """(vdev, is leaf) of the rows with a state, each vdev name once (a second row with the
+    same name, as in redacted pastes, is a problem, not a duplicate series)."""
+    leaves = {id(v) for v in pool.leaves()}
+    seen: set[str] = set()
+    rows = []
+    for vdev in pool.vdevs:
+        if not vdev.state:  # class headers, or no state in the JSON
+            continue
+        if vdev.name in seen:
+            problems.append(f"zpool status: pool {pool.name}: vdev {vdev.name} listed twice")
+            continue
+        seen.add(vdev.name)
+        rows.append((vdev, id(vdev) in leaves))
+    return rows
+
+
+def _vdev_families(rows: dict[str, list[tuple[Vdev, bool]]]) -> list[GaugeMetricFamily]:
+    state = GaugeMetricFamily(
+        "pbs_zpool_vdev_state", "1 on the current state of each vdev and disk of the pool "
+        "(ONLINE, DEGRADED, FAULTED, OFFLINE, UNAVAIL, REMOVED; spares AVAIL or INUSE).",
+        labels=["pool", "vdev", "state"])
+    errors = GaugeMetricFamily(
+        "pbs_zpool_vdev_errors", "Read, write and checksum errors of a disk (leaf vdev) since "
+        "import or 'zpool clear'.", labels=["pool", "vdev", "kind"])
+    for pool, vdevs in rows.items():
+        for vdev, leaf in vdevs:
+            state.add_metric([pool, vdev.name, vdev.state], 1.0)
+            if leaf:
+                for kind, count in (vdev.errors or {}).items():
+                    errors.add_metric([pool, vdev.name, kind], float(count))
+    return [state, errors]
 
 
 def _scan_families(pools: list[Pool]) -> list[GaugeMetricFamily]:

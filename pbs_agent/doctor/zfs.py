@@ -1,8 +1,10 @@
 """``zfs-pool`` ("ZFS pool suspended"), ``zfs-module`` and ``memory-arc``.
 
-zfs-pool: ``zpool status -P -p`` state per pool (ONLINE ok, DEGRADED warn, anything else,
-such as SUSPENDED, FAULTED, UNAVAIL: fail), plus kernel log lines (``dmesg``, else
-``journalctl -k -b``) of SATA/SAS link resets or I/O timeouts naming the pool's disks.
+zfs-pool: ``zpool status`` (JSON where zpool has ``-j``) state per pool (ONLINE ok, DEGRADED
+warn, anything else, such as SUSPENDED, FAULTED, UNAVAIL: fail); an ONLINE pool is not ok
+either when a disk counted read/write/checksum errors or is not ONLINE (warn, ZFS-8000-9P) or
+when the pool has permanent data errors (fail, ZFS-8000-8A); plus kernel log lines (``dmesg``,
+else ``journalctl -k -b``) of SATA/SAS link resets or I/O timeouts naming the pool's disks.
 zfs-module: module loaded (``<procfs>/modules`` or ``<sysfs>/module/zfs``), ``dkms status``
 for the running kernel (``<procfs>/sys/kernel/osrelease``), headers under
 ``<modules-dir>/<release>/build``. memory-arc: ``MemTotal`` against the ARC maximum
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from ..errors import SourceError
 from ..hw.blockdev import ByIdIndex, disk_device_dir
 from ..hw.topology import pool_disks
-from ..hw.zpool import Pool, parse_zpool_status
+from ..hw.zpool import Pool, Vdev, ZpoolStatus
 from .model import Check, DoctorEnv, Verdict
 
 ID_POOL, ID_MODULE, ID_ARC = "zfs-pool", "zfs-module", "memory-arc"
@@ -30,6 +32,8 @@ _DISK_TROUBLE = re.compile(
     r"I/O error|task abort|device reset|Medium Error|blk_update_request|"
     r"DID_TIME_OUT|FAILED Result|command timeout|Device offlined", re.IGNORECASE)
 _STATE_VERDICT = {"ONLINE": Verdict.OK, "DEGRADED": Verdict.WARN}
+#: Leaf states that are no trouble: in use, or a spare waiting / standing in.
+_LEAF_OK = frozenset({"ONLINE", "AVAIL", "INUSE"})
 
 
 def _leaf_names(pool: Pool) -> set[str]:
@@ -80,32 +84,72 @@ def trouble_lines(text: str, ids: set[str], pool: str) -> list[str]:
 
 
 def check_pool(env: DoctorEnv) -> Check:
+    problems: list[str] = []
     try:
-        text = env.host.run_tool(["zpool", "status", "-P", "-p"])
+        pools = ZpoolStatus().read(env.host.run_tool, problems)
     except SourceError as exc:
         return Check(ID_POOL, Verdict.OK, f"no ZFS pools ({exc})")
-    pools = parse_zpool_status(text, [])
     if not pools:
         return Check(ID_POOL, Verdict.OK, "no ZFS pools")
     source, log = kernel_log(env)
-    verdict, parts, fix = Verdict.OK, [], ""
+    verdict, parts, fixes = Verdict.OK, [], []
     for pool in pools:
-        v = _STATE_VERDICT.get(pool.state, Verdict.FAIL)
+        v, part, fix = _rate_pool(pool)
         lines = trouble_lines(log, disk_ids(pool, env), pool.name)
-        part = f"{pool.name}: {pool.state or 'unknown state'}"
         if lines:
             v = max(v, Verdict.WARN)
             part += f", {len(lines)} {source} lines of link resets/I/O errors, " \
                     f"last: {lines[-1][:160]!r}"
-        verdict = max(verdict, v)
-        parts.append(part)
-        if v == Verdict.FAIL:
-            fix = fix or (f"check cabling/controller/power of the disks of {pool.name}, then "
-                          f"zpool clear {pool.name}")
-        elif v == Verdict.WARN:
             fix = fix or (f"zpool status -v {pool.name}; replace the failing disk "
                           f"(zpool replace) or reseat its cable before the pool suspends")
-    return Check(ID_POOL, verdict, "; ".join(parts), fix)
+        verdict = max(verdict, v)
+        parts.append(part)
+        if fix:
+            fixes.append(fix)
+    if problems:
+        verdict = max(verdict, Verdict.WARN)
+        worst = next((p for p in problems if "vdevs unknown" in p), problems[0])
+        parts.append(f"{len(problems)} parts of zpool status unreadable: {worst[:160]}")
+        fixes.append("run 'zpool status -P -p' by hand: the disks of a pool whose vdevs are "
+                     "unknown are not checked")
+    return Check(ID_POOL, verdict, "; ".join(parts), fixes[0] if fixes else "")
+
+
+def _errors(vdev: Vdev) -> str:
+    counts = vdev.errors or {}
+    return f"{counts.get('read', 0)}/{counts.get('write', 0)}/{counts.get('checksum', 0)}"
+
+
+def _rate_pool(pool: Pool) -> tuple[Verdict, str, str]:
+    """(verdict, evidence, fix) from the pool state, its disks and its data errors."""
+    verdict = _STATE_VERDICT.get(pool.state, Verdict.FAIL)
+    part = f"{pool.name}: {pool.state or 'unknown state'}"
+    fix = ""
+    if verdict == Verdict.FAIL:
+        fix = (f"check cabling/controller/power of the disks of {pool.name}, then "
+               f"zpool clear {pool.name}")
+    elif verdict == Verdict.WARN:
+        fix = (f"zpool status -v {pool.name}; replace the failing disk (zpool replace) or "
+               f"reseat its cable")
+    leaves = pool.leaves()
+    erring = [v for v in leaves if any((v.errors or {}).values())]
+    unwell = [v for v in leaves if v.state and v.state not in _LEAF_OK]
+    if erring:
+        part += ", read/write/checksum errors on " + ", ".join(
+            f"{v.name} {_errors(v)}" for v in erring[:3]) + (" …" if len(erring) > 3 else "")
+    if unwell:
+        part += ", " + ", ".join(f"{v.name} {v.state}" for v in unwell[:3])
+    if (erring or unwell) and verdict == Verdict.OK:
+        verdict = Verdict.WARN
+        fix = (f"a disk of {pool.name} had errors (ZFS-8000-9P): zpool status -v {pool.name}; "
+               f"replace it (zpool replace) or reseat its cable, then zpool clear {pool.name} "
+               f"and zpool scrub {pool.name}")
+    if pool.data_errors:
+        verdict = Verdict.FAIL
+        part += f", {pool.data_errors} data errors (permanent, ZFS-8000-8A)"
+        fix = (f"zpool status -v {pool.name} lists the damaged files: restore them from a "
+               f"backup or delete them, then zpool scrub {pool.name}; verify the datastores")
+    return verdict, part, fix
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
-"""``smartctl -j -n standby`` output: identity, temperature, wear, and whether the disk sleeps.
+"""``smartctl -j -n standby -i -H -A`` output: identity, health, temperature, wear, errors,
+power-on time, and whether the disk sleeps.
 
 ``-n standby`` makes smartctl return without touching a disk in STANDBY or SLEEP: it exits with
-bit 1 set and says so in ``smartctl.messages`` (and ``power_mode`` since 7.4). Such a report
-has no readings, and nothing else should wake the disk either.
+bit 1 set and says so in ``smartctl.messages`` — ``Device is in STANDBY mode, exit(2)`` for ATA
+(plus a ``power_mode`` object since 7.5), ``Device is in STANDBY BY COMMAND mode, exit(2)`` and
+the other SCSI power conditions (``LOW POWER``, ``STANDBY BY TIMER``, ``STANDBY_Y …``) for SAS
+disks since 7.2 (smartmontools ``scsiprint.cpp``). Such a report has no readings, and nothing
+else should wake the disk either; it is not an open failure.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ WEAR_ATTRIBUTES = (
     "Remaining_Lifetime_Perc",   # 169, Toshiba/Kioxia
 )
 
-_ASLEEP = re.compile(r"Device is in (STANDBY|SLEEP)\w* mode")
+#: ``jinf("Device is in %s mode, exit(%d)")`` of ataprint.cpp/scsiprint.cpp/smartctl.cpp.
+_ASLEEP = re.compile(r"Device is in (?:STANDBY|SLEEP|LOW POWER)[A-Z_ ()]* mode")
 _OPEN_FAILED = 0x03  # bit 0: command line/device type, bit 1: open failed
+_DISK_FAILING = 0x08  # bit 3: SMART status check returned "DISK FAILING"
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,11 @@ class SmartReport:
     serial: str | None = None
     temperature_celsius: float | None = None
     wearout_ratio: float | None = None  # share of rated endurance used; > 1 past it
+    healthy: bool | None = None  # smart_status.passed (-H); None when not reported
+    nvme_critical_warning: int | None = None  # NVMe SMART log byte 0, a bit field
+    power_on_seconds: float | None = None
+    #: NVMe "Media and Data Integrity Errors"; SCSI: length of the grown defect list.
+    media_errors: int | None = None
 
 
 def parse_smartctl_json(text: str) -> SmartReport:
@@ -51,13 +62,20 @@ def parse_smartctl_json(text: str) -> SmartReport:
     if _is_asleep(doc):
         return SmartReport(standby=True)
     status = doc["smartctl"].get("exit_status", 0)
+    status = status if isinstance(status, int) and not isinstance(status, bool) else 0
+    nvme = doc.get("nvme_smart_health_information_log")
+    nvme = nvme if isinstance(nvme, dict) else {}
     return SmartReport(
         standby=False,
-        opened=not (isinstance(status, int) and status & _OPEN_FAILED),
+        opened=not status & _OPEN_FAILED,
         model=_model(doc),
         serial=_text(doc.get("serial_number")),
         temperature_celsius=_temperature(doc),
         wearout_ratio=_wearout(doc),
+        healthy=_healthy(doc, status),
+        nvme_critical_warning=_count(nvme.get("critical_warning")),
+        power_on_seconds=_power_on_seconds(doc),
+        media_errors=_media_errors(doc, nvme),
     )
 
 
@@ -86,6 +104,33 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None and number >= 0 and number == int(number) else None
+
+
+def _healthy(doc: dict[str, Any], status: int) -> bool | None:
+    smart_status = doc.get("smart_status")
+    if isinstance(smart_status, dict) and isinstance(smart_status.get("passed"), bool):
+        return bool(smart_status["passed"])
+    return False if status & _DISK_FAILING else None
+
+
+def _power_on_seconds(doc: dict[str, Any]) -> float | None:
+    power_on = doc.get("power_on_time")
+    if not isinstance(power_on, dict):
+        return None
+    hours, minutes = _number(power_on.get("hours")), _number(power_on.get("minutes"))
+    if hours is None or hours < 0:
+        return None
+    return hours * 3600.0 + (minutes * 60.0 if minutes is not None and minutes >= 0 else 0.0)
+
+
+def _media_errors(doc: dict[str, Any], nvme: dict[str, Any]) -> int | None:
+    errors = _count(nvme.get("media_errors"))
+    return errors if errors is not None else _count(doc.get("scsi_grown_defect_list"))
 
 
 def _temperature(doc: dict[str, Any]) -> float | None:

@@ -32,7 +32,7 @@ def _collect(settings: Settings) -> tuple[list[Metric], CollectContext]:
 
 
 def _smartctl(settings: Settings, disk: str) -> Path:
-    return settings.tool_fixtures / f"smartctl_-j_-n_standby_-i_-A_%dev%{disk}"
+    return settings.tool_fixtures / f"smartctl_-j_-n_standby_-i_-H_-A_%dev%{disk}"
 
 
 def test_hwmon_is_preferred_to_smartctl(host: Settings) -> None:
@@ -139,3 +139,27 @@ def test_disk_shared_by_two_datastores_is_read_once(host: Settings) -> None:
     info = [s.labels for s in families[1].samples if s.labels["kernel_name"] == "sda"]
     assert sorted(i["datastore"] for i in info) == ["tank", "tank2"]
     assert calls.count("/dev/sda") == 1 and calls.count("-p") == 1  # one zpool status
+
+
+def test_smart_health_critical_warning_and_media_errors(host: Settings) -> None:
+    """Real captures: a PM1725b whose volatile-memory backup failed (critical_warning 16, SMART
+    failed) as the NVMe special vdev, and a SCSI disk with 260 grown defects as sdb."""
+    shutil.copy(FIXTURES / "smartctl" / "nvme-samsung-pm1725b-critical-warning.json",
+                _smartctl(host, "nvme0n1"))
+    shutil.copy(FIXTURES / "smartctl" / "scsi-hdd-seagate-cheetah.json", _smartctl(host, "sdb"))
+    families, ctx = _collect(host)
+    assert ctx.parse_errors == 0
+    healthy = _values(families, "pbs_disk_smart_healthy")
+    assert healthy[NVME] == 0.0 and healthy[SDA] == 1.0
+    assert SDC not in healthy  # asleep: no fresh verdict, not a failure
+    assert _values(families, "pbs_disk_nvme_critical_warning") == {NVME: 16.0}
+    media = _values(families, "pbs_disk_media_errors")
+    assert media[NVME] == 0.0 and media["ata-TOSHIBA_MG08ACA16TE_X1B0A001FVGG"] == 260.0
+    assert _values(families, "pbs_disk_power_on_seconds")[NVME] == 18376 * 3600
+
+
+def test_sas_disk_in_standby_by_command_is_asleep(host: Settings) -> None:
+    shutil.copy(FIXTURES / "smartctl" / "sas-hdd-standby-by-command.json", _smartctl(host, "sdb"))
+    families, ctx = _collect(host)
+    assert _values(families, "pbs_disk_standby")["ata-TOSHIBA_MG08ACA16TE_X1B0A001FVGG"] == 1.0
+    assert ctx.failure is None and ctx.parse_errors == 0

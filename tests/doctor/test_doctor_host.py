@@ -3,7 +3,10 @@ recorded tool outputs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pbs_agent.doctor import Verdict, hardware, zfs
+from pbs_agent.hw.zpool import parse_zpool_status
 
 from .hosts import Host
 
@@ -61,7 +64,7 @@ def test_pool_warn_on_link_resets_of_its_disks(host: Host) -> None:
     c = zfs.check_pool(host.env())
     assert c.verdict == Verdict.WARN
     assert "2 dmesg lines" in c.evidence and "ata3.00: failed command" in c.evidence
-    assert zfs.disk_ids(zfs.parse_zpool_status(_zpool("ONLINE"), [])[0], host.env()) >= {
+    assert zfs.disk_ids(parse_zpool_status(_zpool("ONLINE"), [])[0], host.env()) >= {
         "sdb", "ata3", "ata-WDC_WD40", "sdc"}
 
 
@@ -81,6 +84,51 @@ def test_pool_fail_suspended(host: Host) -> None:
     assert c.verdict == Verdict.FAIL
     assert "tank: SUSPENDED" in c.evidence and "has been suspended" in c.evidence
     assert "zpool clear tank" in c.fix
+
+
+ZPOOL_REAL = Path(__file__).parents[1] / "hardware" / "fixtures" / "zpool"
+
+
+def test_pool_online_with_a_faulted_erring_disk_is_not_ok(host: Host) -> None:
+    """Real OpenZFS 2.2.7 output: the pool says ONLINE, one disk is FAULTED with errors."""
+    host.tool(["zpool", "status", "-P", "-p"],
+              (ZPOOL_REAL / "online-faulted-leaf-zfs22.txt").read_text())
+    c = zfs.check_pool(host.env())
+    assert c.verdict == Verdict.WARN
+    assert "12/753/83" in c.evidence and "FAULTED" in c.evidence
+    assert "ZFS-8000-9P" in c.fix and "zpool clear tank" in c.fix
+
+
+def test_pool_online_with_checksum_errors_warns(host: Host) -> None:
+    host.tool(["zpool", "status", "-P", "-p"],
+              _zpool("ONLINE").replace("/dev/sdc1                        ONLINE    0     0     0",
+                                       "/dev/sdc1                        ONLINE    0     0     7"))
+    c = zfs.check_pool(host.env())
+    assert c.verdict == Verdict.WARN and "/dev/sdc1 0/0/7" in c.evidence
+
+
+def test_pool_with_data_errors_fails(host: Host) -> None:
+    """``errors: %llu data errors, use '-v' for a list`` (zpool_main.c, status_callback)."""
+    host.tool(["zpool", "status", "-P", "-p"], _zpool("ONLINE").replace(
+        "errors: No known data errors", "errors: 3 data errors, use '-v' for a list"))
+    c = zfs.check_pool(host.env())
+    assert c.verdict == Verdict.FAIL and "3 data errors" in c.evidence
+    assert "ZFS-8000-8A" in c.evidence and "zpool status -v tank" in c.fix
+
+
+def test_pool_read_from_json_when_zpool_has_it(host: Host) -> None:
+    host.tool(["zpool", "status", "-j", "--json-int", "-P"],
+              (ZPOOL_REAL / "json-degraded-faulted-constructed.json").read_text())
+    c = zfs.check_pool(host.env())
+    assert c.verdict == Verdict.WARN
+    assert "local-zfs: DEGRADED" in c.evidence and "wwn-0x5000cca245c1984b 1/29/4" in c.evidence
+
+
+def test_pool_config_that_cannot_be_read_is_not_ok(host: Host) -> None:
+    host.tool(["zpool", "status", "-P", "-p"], "  pool: tank\n state: ONLINE\nconfig:\n\n"
+              "NAME STATE\ntank ONLINE 0 0 0\n\nerrors: No known data errors\n")
+    c = zfs.check_pool(host.env())
+    assert c.verdict == Verdict.WARN and "vdevs unknown" in c.evidence
 
 
 def test_pool_without_zfs_is_ok(host: Host) -> None:

@@ -158,7 +158,7 @@ def set_tools(tools: Path, zpool_scenario: str) -> None:
     tools.mkdir(exist_ok=True)
     for disk, capture in SMARTCTL.items():
         shutil.copy(FIXTURES / "smartctl" / capture,
-                    tools / f"smartctl_-j_-n_standby_-i_-A_%dev%{disk}")
-    shutil.copy(FIXTURES / "ipmitool" / "dell-r740-sdr-temperature.txt",
+                    tools / f"smartctl_-j_-n_standby_-i_-H_-A_%dev%{disk}")
+    shutil.copy(FIXTURES / "ipmitool" / "dell-r730-sdr-temperature.txt",
                 tools / "ipmitool_sdr_type_Temperature")
     shutil.copy(FIXTURES / "zpool" / f"{zpool_scenario}.txt", tools / "zpool_status_-P_-p")

@@ -4,18 +4,28 @@ ipmitool, sysfs block devices and hwmon. Malformed input is reported, never a cr
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pbs_agent.errors import SourceError
 from pbs_agent.hw.blockdev import ByIdIndex, controller_mode, leaf_disks, whole_disk
 from pbs_agent.hw.hwmon import disk_hwmon, read_temperature
-from pbs_agent.hw.ipmi import parse_sdr_temperatures
+from pbs_agent.hw.ipmi import inlet_sensors, parse_sdr_temperatures
 from pbs_agent.hw.mounts import find_mount, parse_mountinfo
 from pbs_agent.hw.smart import parse_smartctl_json
-from pbs_agent.hw.zpool import parse_count, parse_zpool_status
+from pbs_agent.hw.zpool import (
+    MAX_VDEVS,
+    Pool,
+    Scan,
+    ZpoolStatus,
+    parse_count,
+    parse_zpool_status,
+    parse_zpool_status_json,
+)
 
 from .hosttree import FIXTURES
 from .ttar import extract
@@ -51,6 +61,47 @@ def test_smartctl_captures(capture: str) -> None:
 def test_smartctl_standby_capture_has_no_readings() -> None:
     report = parse_smartctl_json((SMART / "sata-hdd-standby-nocheck.json").read_text())
     assert report.standby and report.temperature_celsius is None and report.model is None
+
+
+# capture -> (healthy, NVMe critical_warning, power-on hours, media errors / grown defects)
+SMART_HEALTH = {
+    "nvme-samsung-pm1725b-critical-warning": (False, 16, 18376, 0),  # volatile backup failed
+    "nvme-intel-p4510-1t-73pct-used": (True, 0, 8843, 0),
+    "scsi-hdd-seagate-cheetah": (True, None, 102880 + 59 / 60, 260),  # grown defect list
+    "sas-hdd-hitachi-600g": (True, None, 22364 + 52 / 60, 0),
+    "sata-hdd-seagate-exos-x16": (True, None, 13114, None),
+    "sata-hdd-hgst-7k4000-exit64": (True, None, 83425, None),  # exit 64: error log entries
+}
+
+
+@pytest.mark.parametrize("capture", sorted(SMART_HEALTH))
+def test_smartctl_health_errors_and_power_on(capture: str) -> None:
+    report = parse_smartctl_json((SMART / f"{capture}.json").read_text())
+    healthy, warning, hours, media = SMART_HEALTH[capture]
+    assert report.healthy is healthy
+    assert report.nvme_critical_warning == warning
+    assert report.power_on_seconds == pytest.approx(hours * 3600)
+    assert report.media_errors == media
+
+
+def test_smartctl_failing_exit_bit_without_smart_status() -> None:
+    text = '{"smartctl": {"exit_status": 8}, "model_name": "X"}'
+    assert parse_smartctl_json(text).healthy is False
+    assert parse_smartctl_json('{"smartctl": {"exit_status": 0}}').healthy is None
+
+
+def test_smartctl_sas_standby_by_command_is_asleep_not_unopened() -> None:
+    """scsiprint.cpp's "STANDBY BY COMMAND" (exit 2, the open-failed bit) is a sleeping disk."""
+    report = parse_smartctl_json((SMART / "sas-hdd-standby-by-command.json").read_text())
+    assert report.standby and report.opened and report.temperature_celsius is None
+
+
+@pytest.mark.parametrize("mode", ["STANDBY BY TIMER", "STANDBY_Y BY COMMAND", "LOW POWER",
+                                  "SLEEP", "STANDBY (OS)"])
+def test_smartctl_every_sleeping_power_condition(mode: str) -> None:
+    text = ('{"smartctl": {"exit_status": 2, "messages": [{"string": '
+            f'"Device is in {mode} mode, exit(2)", "severity": "information"}}]}}}}')
+    assert parse_smartctl_json(text).standby
 
 
 def test_smartctl_standby_from_message_alone() -> None:
@@ -104,7 +155,116 @@ def test_zpool_status_malformed_pieces_are_reported() -> None:
     problems: list[str] = []
     (pool,) = parse_zpool_status(text, problems)
     assert pool.state == "ONLINE" and pool.vdevs == []
-    assert len(problems) == 5, problems
+    assert len(problems) == 6, problems  # 5 pieces + "config section without a readable row"
+    assert "vdevs unknown" in problems[-1]
+
+
+def _zpool(name: str) -> str:
+    return (FIXTURES / "zpool" / name).read_text()
+
+
+def _states(pool: Pool) -> list[tuple[str, str, str, int]]:
+    return [(v.name, v.state, v.section, v.depth) for v in pool.vdevs]
+
+
+def test_zpool_real_degraded_pool_with_offline_leaf() -> None:
+    problems: list[str] = []
+    (pool,) = parse_zpool_status(_zpool("smartos-degraded-offline-log.txt"), problems)
+    assert problems == []
+    assert pool.state == "DEGRADED" and pool.data_errors == 0
+    assert _states(pool) == [
+        ("zones", "DEGRADED", "data", 0), ("mirror-0", "ONLINE", "data", 2),
+        ("c1t1d0s0", "ONLINE", "data", 4), ("c1t0d0s0", "ONLINE", "data", 4),
+        ("c1t4d0s1", "ONLINE", "data", 4), ("logs", "", "logs", 0),
+        ("c1t2d0s4", "OFFLINE", "logs", 2)]
+    assert pool.scans[0].kind == "scrub" and not pool.scans[0].running
+
+
+def test_zpool_real_linux_offline_leaf_with_an_elided_line() -> None:
+    """The poster's "..." is one problem; every real row around it is read."""
+    problems: list[str] = []
+    (pool,) = parse_zpool_status(_zpool("zol-degraded-replacing-offline.txt"), problems)
+    assert len(problems) == 1 and "'...'" in problems[0]
+    offline = next(v for v in pool.leaves() if v.state == "OFFLINE")
+    assert offline.name == "scsi-3600605b009beb5d01c8f52ab129bbd43"
+    assert [v.errors["checksum"] for v in pool.leaves() if v.errors] == [0, 132, 132]
+    assert pool.scans[0].kind == "resilver"  # "1,19T": a locale's decimal comma
+
+
+def test_zpool_real_faulted_leaf_counters() -> None:
+    problems: list[str] = []
+    (pool,) = parse_zpool_status(_zpool("proxmox-degraded-faulted.txt"), problems)
+    faulted = pool.leaves()[1]
+    assert problems == [] and faulted.state == "FAULTED" and faulted.note == "too many errors"
+    assert faulted.errors == {"read": 1, "write": 29, "checksum": 4}
+
+
+def test_zpool_json_reads_like_the_text() -> None:
+    problems: list[str] = []
+    (text,) = parse_zpool_status(_zpool("proxmox-degraded-faulted.txt"), problems)
+    (js,) = parse_zpool_status_json(_zpool("json-degraded-faulted-constructed.json"), problems)
+    assert problems == []
+    assert [(v.name, v.state, v.errors, v.depth > 0) for v in js.vdevs] == [
+        (v.name, v.state, v.errors, v.depth > 0) for v in text.vdevs]
+    assert [v.name for v in js.leaves()] == [v.name for v in text.leaves()]
+    assert (js.state, js.data_errors) == (text.state, text.data_errors)
+    assert js.scans == [Scan("resilver", False, 1686581461.0)]
+
+
+def test_zpool_json_man_page_example() -> None:
+    problems: list[str] = []
+    (pool,) = parse_zpool_status_json(_zpool("json-zfs23-manpage.json"), problems)
+    assert problems == [] and pool.name == "tank" and pool.data_errors == 0
+    assert {v.state for v in pool.vdevs if v.state} == {"ONLINE"}  # "HEALTHY" in the example
+    assert [v.section for v in pool.leaves()] == ["data"] * 3 + ["dedup"] * 2 + ["special"]
+
+
+@pytest.mark.parametrize("text", ["", "[]", '{"pools": 3}', "{not json"])
+def test_zpool_json_not_zpool_json(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_zpool_status_json(text, [])
+
+
+def test_zpool_status_prefers_json_and_falls_back_for_good() -> None:
+    calls: list[list[str]] = []
+
+    def old_zpool(argv: Sequence[str]) -> str:
+        calls.append(list(argv))
+        if "-j" in argv:
+            raise SourceError("zpool", "exit 2: invalid option 'j'\nusage: ...")
+        return _zpool("proxmox-degraded-faulted.txt")
+
+    reader = ZpoolStatus()
+    for _ in range(2):
+        (pool,) = reader.read(old_zpool, [])
+        assert pool.name == "local-zfs"
+    assert [c[2] for c in calls] == ["-j", "-P", "-P"]  # -j asked once only
+    js = _zpool("json-degraded-faulted-constructed.json")
+    (pool,) = ZpoolStatus().read(lambda argv: js if "-j" in argv else "", [])
+    assert pool.leaves()[1].state == "FAULTED"
+
+
+def test_zpool_status_unreadable_json_is_reported_and_the_text_read() -> None:
+    problems: list[str] = []
+    text = _zpool("proxmox-degraded-faulted.txt")
+    (pool,) = ZpoolStatus().read(lambda argv: "{garbage" if "-j" in argv else text, problems)
+    assert pool.state == "DEGRADED" and len(problems) == 1 and "not JSON" in problems[0]
+
+
+def test_zpool_config_section_that_cannot_be_read_is_reported() -> None:
+    text = "  pool: tank\n state: ONLINE\nconfig:\n\nNAME STATE READ\ntank ONLINE 0 0 0\n"
+    problems: list[str] = []
+    (pool,) = parse_zpool_status(text, problems)
+    assert pool.vdevs == [] and any("vdevs unknown" in p for p in problems)
+
+
+def test_zpool_vdev_rows_are_bounded() -> None:
+    rows = "".join(f"\t    /dev/sd{i}  ONLINE  0 0 0\n" for i in range(MAX_VDEVS + 50))
+    text = ("  pool: big\n state: ONLINE\nconfig:\n\n\tNAME STATE READ WRITE CKSUM\n"
+            "\tbig ONLINE 0 0 0\n\t  raidz2-0 ONLINE 0 0 0\n" + rows)
+    problems: list[str] = []
+    (pool,) = parse_zpool_status(text, problems)
+    assert len(pool.vdevs) == MAX_VDEVS and len(problems) == 1 and "more than" in problems[0]
 
 
 @pytest.mark.parametrize(("text", "value"), [("0", 0), ("17", 17), ("1.2K", 1200), ("3M", 3e6)])
@@ -145,15 +305,50 @@ def test_mountinfo_escapes_and_longest_prefix() -> None:
     assert find_mount(mounts, "/mnt/backup").source == "/dev/sda1"
 
 
-def test_ipmitool_sdr() -> None:
+def _sdr(name: str) -> str:
+    return (FIXTURES / "ipmitool" / f"{name}-sdr-temperature.txt").read_text()
+
+
+@pytest.mark.parametrize(("capture", "inlet"), [
+    ("dell-r730", [("Inlet Temp", 23.0, "7.1")]),
+    ("dell-r510", [("Ambient Temp", 29.0, "7.1")]),       # the PSU "Ambient Temp"s are ns
+    ("intel-bb", [("BB Inlet Temp", 29.0, "7.1")]),
+])
+def test_ipmitool_real_captures(capture: str, inlet: list[tuple[str, float, str]]) -> None:
+    """Real outputs: empty discrete readings and percent sensors are valid, not problems."""
     problems: list[str] = []
-    text = ((FIXTURES / "ipmitool" / "dell-r740-sdr-temperature.txt").read_text()
-            + "01-Inlet Ambient | 01h | ok  | 55.1 | 21.5 degrees C\n"
-            + "Broken line without pipes\nCPU Temp | 01h | ok | 3.1 | hot\n")
+    readings = parse_sdr_temperatures(_sdr(capture), problems)
+    assert problems == []
+    assert [(r.sensor, r.celsius, r.entity) for r in inlet_sensors(readings)] == inlet
+
+
+def test_ipmitool_air_inlet_entity_wins_over_names() -> None:
+    """Entity 55 (0x37) and 64 (0x40) are "Air Inlet" in ipmitool's entity table
+    (lib/ipmi_strings.c); lines in ipmitool's sdr_extended format (lib/ipmi_sdr.c)."""
+    text = _sdr("dell-r730") + ("Front Panel Temp | 21h | ok  | 55.1 | 24 degrees C\n"
+                                "Sys Air Temp     | 22h | unc | 64.1 | 41 degrees C\n")
+    readings = parse_sdr_temperatures(text, [])
+    assert [(r.sensor, r.entity) for r in inlet_sensors(readings)] == [
+        ("Front Panel Temp", "55.1"), ("Sys Air Temp", "64.1")]
+    assert readings[-1].celsius == 41.0  # over its threshold (unc) but a reading all the same
+
+
+def test_ipmitool_component_inlets_are_not_air_inlets() -> None:
+    """Names as a MegaRAC SP BMC reports them (home-assistant-ipmi issue #25): the DIMM inlet
+    is not the room air; a power supply's "Ambient Temp" (entity 10) neither."""
+    text = ("MB_Inlet_TEMP    | 30h | ok  |  7.1 | 21 degrees C\n"
+            "MB_Outlet_TEMP   | 31h | ok  |  7.1 | 35 degrees C\n"
+            "DIMM_Inlet_TEMP  | 32h | ok  | 32.1 | 20 degrees C\n"
+            "Ambient Temp     | 07h | ok  | 10.1 | 33 degrees C\n")
+    readings = parse_sdr_temperatures(text, [])
+    assert [r.sensor for r in inlet_sensors(readings)] == ["MB_Inlet_TEMP"]
+
+
+def test_ipmitool_malformed_lines_are_reported() -> None:
+    problems: list[str] = []
+    text = _sdr("dell-r730") + "Broken line without pipes\nCPU Temp | 01h | ok | 3.1 | hot\n"
     readings = parse_sdr_temperatures(text, problems)
-    assert [(r.sensor, r.celsius) for r in readings if r.is_inlet] == [
-        ("Inlet Temp", 23.0), ("01-Inlet Ambient", 21.5)]
-    assert len(readings) == 5 and len(problems) == 2
+    assert len(readings) == 4 and len(problems) == 2
 
 
 def test_controller_modes() -> None:

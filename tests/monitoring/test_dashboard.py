@@ -38,6 +38,8 @@ AGENT_METRICS = {
     "pbs_api_up", "pbs_api_datastore_size_bytes", "pbs_api_datastore_used_bytes",
     "pbs_api_datastore_available_bytes", "pbs_api_datastore_estimated_full_timestamp_seconds",
     "pbs_disk_info", "pbs_disk_temperature_celsius", "pbs_disk_wearout_ratio", "pbs_disk_standby",
+    "pbs_disk_smart_healthy", "pbs_disk_nvme_critical_warning", "pbs_disk_power_on_seconds",
+    "pbs_disk_media_errors_total", "pbs_zpool_vdev_state", "pbs_thermal_inlet_sensor_info",
     "pbs_thermal_inlet_celsius", "pbs_thermal_inlet_band_celsius",
     "pbs_zpool_state", "pbs_zpool_vdev_errors", "pbs_zpool_scan_in_progress",
     "pbs_zpool_scan_progress_ratio", "pbs_zpool_last_scrub_end_timestamp_seconds",
