@@ -21,6 +21,7 @@
     nvmeHotCelsius: 70,
     ssdWearoutRatio: 0.8,
     scrubMaxAgeDays: 40,
+    checksumGrowthWindow: '1h',  // PbsZpoolChecksumErrorsGrowing: any growth within this window
 
     // Dashboard
     dashboardUid: 'pbs-fleet',

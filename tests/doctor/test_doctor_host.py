@@ -86,7 +86,7 @@ def test_pool_fail_suspended(host: Host) -> None:
     assert "zpool clear tank" in c.fix
 
 
-ZPOOL_REAL = Path(__file__).parents[1] / "hardware" / "fixtures" / "zpool"
+ZPOOL_REAL = Path(__file__).parents[1] / "hw" / "fixtures" / "zpool"
 
 
 def test_pool_online_with_a_faulted_erring_disk_is_not_ok(host: Host) -> None:

@@ -50,6 +50,26 @@ local promql = import '../lib/promql.libsonnet';
             },
           },
           {
+            alert: 'PbsDiskSmartFailed',
+            expr: '%s == 0' % m('pbs_disk_smart_healthy'),
+            'for': '5m',
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Disk {{ $labels.device }} of datastore {{ $labels.datastore }} fails its SMART health check',
+              description: "smartctl -H says FAILED for {{ $labels.device }} (pool '{{ $labels.pool }}') on {{ $labels.instance }}: the disk predicts its own failure. Replace it while the pool still has redundancy.",
+            },
+          },
+          {
+            alert: 'PbsNvmeCriticalWarning',
+            expr: '%s > 0' % m('pbs_disk_nvme_critical_warning'),
+            'for': '5m',
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'NVMe {{ $labels.device }} of datastore {{ $labels.datastore }} raises critical warning {{ $value }}',
+              description: "The critical warning bits of {{ $labels.device }} on {{ $labels.instance }} are set (1 spare low, 2 temperature, 4 reliability degraded, 8 read-only, 16 volatile memory backup failed): see 'smartctl -a' and plan the replacement.",
+            },
+          },
+          {
             alert: 'PbsZpoolDegraded',
             expr: '%s == 1' % m('pbs_zpool_state', 'state="DEGRADED"'),
             'for': '5m',
@@ -66,6 +86,25 @@ local promql = import '../lib/promql.libsonnet';
             annotations: {
               summary: 'ZFS pool {{ $labels.pool }} on {{ $labels.instance }} is {{ $labels.state }}',
               description: "Pool {{ $labels.pool }} does not serve I/O: backups and restores on its datastores hang or fail. See 'zpool status {{ $labels.pool }}'.",
+            },
+          },
+          {
+            alert: 'PbsZpoolVdevNotOnline',
+            expr: '%s == 1' % m('pbs_zpool_vdev_state', 'state!~"ONLINE|AVAIL|INUSE"'),
+            'for': '5m',
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Vdev {{ $labels.vdev }} of pool {{ $labels.pool }} is {{ $labels.state }}',
+              description: "ZFS reports {{ $labels.vdev }} of pool {{ $labels.pool }} on {{ $labels.instance }} as {{ $labels.state }}, even if the pool still says ONLINE. See 'zpool status -v {{ $labels.pool }}'.",
+            },
+          },
+          {
+            alert: 'PbsZpoolChecksumErrorsGrowing',
+            expr: 'increase(%s[%s]) > 0' % [m('pbs_zpool_vdev_errors', 'kind="checksum"'), c.checksumGrowthWindow],
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Checksum errors on {{ $labels.vdev }} of pool {{ $labels.pool }} are growing',
+              description: '{{ $labels.vdev }} on {{ $labels.instance }} returned {{ $value | printf "%%.0f" }} more blocks with bad checksums in the last %s: the disk, its cable or its controller corrupts data. ZFS repairs from redundancy while it has some.' % c.checksumGrowthWindow,
             },
           },
           {
