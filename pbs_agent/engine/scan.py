@@ -6,6 +6,7 @@ import hashlib
 import os
 import stat
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
@@ -50,13 +51,15 @@ def _check_root(path: str) -> str:
 
 
 def scan_datastore(
-    path: str, *, state_dir: str | None = None, progress: bool = False
+    path: str, *, state_dir: str | None = None, progress: bool = False,
+    chunks: Callable[[], ChunkListing] | None = None,
 ) -> DatastoreReport:
     """Scan a datastore read-only and return the dedup report.
 
     Bad content never raises (it is listed in ``errors``); only an unusable *path* (missing,
     not a directory, no ``.chunks``) raises :class:`SourceError`. With *state_dir*, unchanged
-    parts are taken from the state.
+    parts are taken from the state. *chunks* replaces the listing of ``<path>/.chunks`` (an
+    S3-backed datastore: *path* is its local cache, the chunks are listed from the bucket).
     """
     started = time.monotonic()
     t0 = time.time_ns()
@@ -65,7 +68,8 @@ def scan_datastore(
     stats = ScanStats(state_dir=store.directory if store else None)
     stats.progress = progress
     with ThreadPoolExecutor(max_workers=1) as pool:
-        fut = pool.submit(list_chunks, root, store, t0, progress=progress)
+        fut = pool.submit(chunks) if chunks is not None else \
+            pool.submit(list_chunks, root, store, t0, progress=progress)
         walk = walk_datastore(root)
         sigs = [signature(g) for g in walk.groups]
         gsig = _combined(walk, sigs)
