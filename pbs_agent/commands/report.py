@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 from ..engine import DatastoreReport, scan_datastore
+from ..errors import SourceError, os_reason
+from ..host import add_options, resolve
 from ..state import DEFAULT_STATE_DIR
+from .prune_plan import CONFIG_DIR
 
 HELP = "dedup report of a datastore: totals, top groups by exclusive bytes (read-only)"
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -21,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"incremental state directory (default {DEFAULT_STATE_DIR})")
     parser.add_argument("--top", metavar="N", type=int, default=10,
                         help="groups to list in the human summary (default 10)")
+    parser.add_argument("--html", metavar="FILE",
+                        help="also write the report as one self-contained HTML page (charts)")
+    add_options(parser, [CONFIG_DIR])
 
 
 def human_bytes(n: int | float) -> str:
@@ -79,11 +89,61 @@ def render(rep: DatastoreReport, top: int) -> str:
     return "\n".join(lines)
 
 
+def retention(path: str, config_dir: Path) -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """Per group the next prune's plan under the datastore's prune jobs (``prune-plan``), or
+    None and why not when no job is known."""
+    from ..assurance.retention import jobs_for, plan_group
+    from ..datastore import walk_datastore
+    from ..host import Settings, read_prune_jobs, resolve_datastores
+
+    hint = "`pbs-agent prune-plan PATH --keep-daily N …` previews a policy"
+    try:
+        stores = resolve_datastores(Settings(config_dir=config_dir))
+        jobs, _bad = read_prune_jobs(config_dir)
+    except SourceError as exc:
+        return None, f"Retention unknown, no PBS configuration read ({exc}); {hint}."
+    real = os.path.realpath(path)
+    store = next((ds.name for ds in stores if os.path.realpath(ds.path) == real), None)
+    if store is None:
+        return None, (f"Retention unknown: no datastore in {config_dir / 'datastore.cfg'} has "
+                      f"path {real}; {hint}.")
+    if not [j for j in jobs if j.store == store]:
+        return None, (f"No prune job for datastore {store} in {config_dir}: every snapshot "
+                      f"stays; {hint}.")
+    plans = {}
+    for g in walk_datastore(path).groups:
+        if jobs_for(g.namespace, store, jobs):
+            p = plan_group(g, jobs=jobs, store=store)
+            plans[p.name] = p.as_dict()
+    return plans, f"Next prune: the prune jobs of datastore {store} ({config_dir / 'prune.cfg'})."
+
+
+def write_html(path: str, text: str) -> None:
+    """Write *text* to *path* atomically (a reader never sees half a page)."""
+    target = os.path.abspath(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".pbs-agent-report-", dir=os.path.dirname(target))
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise SourceError(target, f"cannot write the HTML report: {os_reason(exc)}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     rep = scan_datastore(args.path, state_dir=args.state_dir, progress=sys.stderr.isatty())
+    if args.html:
+        from ..htmlreport import render_html
+
+        plans, note = retention(rep.datastore.path, resolve(args, CONFIG_DIR))
+        write_html(args.html, render_html(rep.as_dict(), plans, note))
     if args.json:
         json.dump(rep.as_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(render(rep, args.top))
+        if args.html:
+            print(f"\nHTML report: {os.path.abspath(args.html)}")
     return 0
+
