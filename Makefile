@@ -23,8 +23,12 @@ demo-local: bootstrap
 monitoring: bootstrap
 	$(VENV)/python scripts/build_monitoring.py
 
+## Trees the type checker covers (strict, see [tool.mypy] in pyproject.toml); add yours here.
+MYPY_PATHS := pbs_agent
+
 lint: bootstrap
 	$(VENV)/ruff check .
+	$(VENV)/mypy $(MYPY_PATHS)
 
 ## The test suite CI runs (default tier: unit, fixtures, real Prometheus, sandbox hosts).
 test: bootstrap lint

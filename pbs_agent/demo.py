@@ -86,7 +86,7 @@ class _Group:
 
 
 def _plan(vms: int, cts: int, namespaces: bool) -> list[_Group]:
-    groups = []
+    groups: list[_Group] = []
     for i in range(vms):
         ns = "prod" if namespaces and i % 2 else ""
         groups.append(_Group(ns, "vm", str(100 + i), "root@pam", offset=120 * len(groups)))
@@ -153,7 +153,8 @@ def build_demo(
     }
 
 
-def _check_args(path, vms, cts, days, change_rate, disk_chunks, pxar_chunks) -> None:
+def _check_args(path: str, vms: int, cts: int, days: int, change_rate: float, disk_chunks: int,
+                pxar_chunks: int) -> None:
     if min(vms, cts) < 0 or days < 1 or disk_chunks < 1 or pxar_chunks < 1:
         raise ConfigError("demo needs vms/cts >= 0, days >= 1 and at least one chunk per disk")
     if not 0.0 <= change_rate <= 1.0:
@@ -168,7 +169,8 @@ def _snapshot(store: _Store, g: _Group, gdir: str, day: int, days: int, rate: fl
     sdir = os.path.join(gdir, _snapshot_name(btime))
     os.makedirs(sdir, mode=0o755)
     rng = store.rng
-    files, stats = [], {"count": 0, "size": 0, "compressed_size": 0, "duplicates": 0}
+    files: list[dict[str, Any]] = []
+    stats = {"count": 0, "size": 0, "compressed_size": 0, "duplicates": 0}
     if g.btype == "vm":
         arch = [("drive-scsi0.img.fidx", *_vm_disk(store, g, day, rate, disk_chunks, stats))]
         conf = f"# demo VM {g.bid}\nmemory: 2048\nscsi0: local:vm-{g.bid}-disk-0\n"
@@ -203,7 +205,8 @@ def _note(stats: dict[str, int], store: _Store, digest: bytes, new: bool, plain:
         stats["compressed_size"] += store.sizes[digest]
 
 
-def _vm_disk(store, g, day, rate, n, stats) -> tuple[bytes, int, list[bytes]]:
+def _vm_disk(store: _Store, g: _Group, day: int, rate: float, n: int,
+             stats: dict[str, int]) -> tuple[bytes, int, list[bytes]]:
     rng = store.rng
     if not g.slots:
         g.slots = [0] * n
@@ -226,7 +229,8 @@ def _vm_disk(store, g, day, rate, n, stats) -> tuple[bytes, int, list[bytes]]:
     return data, size, digests
 
 
-def _pxar(store, g, day, rate, n, stats) -> tuple[bytes, int, list[bytes]]:
+def _pxar(store: _Store, g: _Group, day: int, rate: float, n: int,
+          stats: dict[str, int]) -> tuple[bytes, int, list[bytes]]:
     rng = store.rng
     if not g.slots:
         g.slots = [0] * n
@@ -244,7 +248,8 @@ def _pxar(store, g, day, rate, n, stats) -> tuple[bytes, int, list[bytes]]:
     return encode_didx(entries, uid=rng.randbytes(16), ctime=DEMO_START + day * DAY), end, digests
 
 
-def _catalog(store, g, day, stats) -> tuple[bytes, int, list[bytes]]:
+def _catalog(store: _Store, g: _Group, day: int,
+             stats: dict[str, int]) -> tuple[bytes, int, list[bytes]]:
     rng = store.rng
     plain = f"demo catalog {g.ns}/{g.btype}/{g.bid} day {day}\n".encode() * 500
     digest, new = store.put_chunk(plain)

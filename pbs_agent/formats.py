@@ -408,7 +408,8 @@ def _refuse_holes(fd: int, length: int, path: str) -> None:
                                 "(PBS writes every entry)")
 
 
-def _whole_index(data: bytes, path: str, want: str | None = None) -> tuple[IndexLayout, list]:
+def _whole_index(data: bytes, path: str,
+                 want: str | None = None) -> tuple[IndexLayout, list[np.ndarray]]:
     view = memoryview(data)
     layout = index_layout(view[:INDEX_HEADER_SIZE], len(data), path, want)
     pieces: list[np.ndarray] = []

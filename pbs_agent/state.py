@@ -41,7 +41,7 @@ def _pieces(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[memoryv
     for name, arr in arrays.items():
         arr = np.ascontiguousarray(arr)
         specs.append([name, arr.dtype.str, int(arr.size)])
-        views.append(memoryview(arr).cast("B") if arr.size else memoryview(b""))
+        views.append(arr.data.cast("B") if arr.size else memoryview(b""))
     header = json.dumps({"version": VERSION, "meta": meta, "arrays": specs}).encode()
     return [memoryview(MAGIC + struct.pack("<I", len(header)) + header), *views]
 

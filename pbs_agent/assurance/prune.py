@@ -199,8 +199,8 @@ def compute_prune_info(snapshots: Iterable[SnapshotInfo], options: KeepOptions,
         if s.protected:
             out.append(Decision(s, Mark.PROTECTED, "protected"))
         else:
-            mark, rule = marks.get(i, (Mark.REMOVE, None))
-            out.append(Decision(s, mark, rule))
+            mark, kept_by = marks.get(i, (Mark.REMOVE, None))
+            out.append(Decision(s, mark, kept_by))
     return out
 
 

@@ -114,7 +114,7 @@ class ApiClient:
     def _check_pin(self, conn: http.client.HTTPSConnection) -> None:
         if self.fingerprint is None:
             return
-        der = conn.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
+        der = conn.sock.getpeercert(binary_form=True)
         if der is None or hashlib.sha256(der).hexdigest() != self.fingerprint:
             raise SourceError(f"{self.host}:{self.port}",
                               "certificate fingerprint does not match the pinned one")

@@ -152,7 +152,7 @@ def _filesystem_family(ds_mounts: list[DatastoreMount]) -> GaugeMetricFamily:
 
 
 def _disk_families(found: list[Placement],
-                   readings: dict[str, DiskReading]) -> list[GaugeMetricFamily]:
+                   readings: dict[str, DiskReading]) -> list[Metric]:
     info = GaugeMetricFamily(
         "pbs_disk_info", "Physical disk under a datastore: identity and host controller "
         "(controller_mode: it, raid, direct, virtual, unknown).", labels=INFO_LABELS)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from .model import Check, DoctorEnv, Verdict
 
 ID_ECC, ID_AES = "ecc", "aes-ni"
 
 
-def _count(env: DoctorEnv, path) -> int:
+def _count(env: DoctorEnv, path: Path) -> int:
     text = (env.read(path) or "0").strip()
     return int(text) if text.isdigit() else 0
 

@@ -177,7 +177,7 @@ def _match(m: dict[str, Any], packet: Packet, rs: Ruleset, key: tuple[str, str, 
     if kind == "iface":
         right = m.get("right")
         if right == "lo":  # remote sources never arrive on loopback
-            return op == "!="
+            return bool(op == "!=")
         return None
     if op not in ("==", "!=", "in"):
         return None
@@ -209,7 +209,7 @@ def _contains(right: Any, kind: str, value: Any, rs: Ruleset, key: tuple[str, st
         net = _network(str(right))
         return None if net is None else value in net
     if kind == "port":
-        return _scalar(right, kind) == value
+        return bool(_scalar(right, kind) == value)
     if kind in ("word", "flags"):
         return str(right) == value or (value == "tcp" and str(right) == "6")
     return None
@@ -223,7 +223,7 @@ def _any(results: list[bool | None]) -> bool | None:
 
 def _in_range(value: Any, lo: Any, hi: Any) -> bool:
     try:
-        return lo <= value <= hi
+        return bool(lo <= value <= hi)
     except TypeError:  # IPv4 vs IPv6
         return False
 

@@ -102,7 +102,7 @@ def _exclusive(owner: np.ndarray, S: np.ndarray, numbers: list[GroupNumbers]) ->
         n.exclusive_bytes = round(per[gi])
 
 
-def _totals(owner, S, listing: ChunkListing, missing: list[np.ndarray],
+def _totals(owner: np.ndarray, S: np.ndarray, listing: ChunkListing, missing: list[np.ndarray],
             bad_unique: np.ndarray) -> Totals:
     t = Totals(chunks_on_disk=len(S), bad_chunks=len(listing.bad))
     for lo in range(0, len(owner), BLOCK):

@@ -245,7 +245,8 @@ def list_chunks(
 def _dir_numbers(cfd: int, cpath: str, issues: list[ScanIssue]) -> np.ndarray:
     """The chunk directories present; a chunk directory name that is not a directory is an
     issue (its chunks cannot be counted: they show as missing)."""
-    out, odd = [], []
+    out: list[int] = []
+    odd: list[int] = []
     with os.scandir(cfd) as it:
         for e in it:
             n = e.name
@@ -338,7 +339,7 @@ def _list_dirs(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int,
     return _Listed(_parallel(lambda part: tick(work(part)), nums, workers))
 
 
-def _parallel(fn, items: np.ndarray, workers: int) -> list:
+def _parallel(fn: Callable[[np.ndarray], Batch], items: np.ndarray, workers: int) -> list[Batch]:
     parts = [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
     if workers <= 1 or len(parts) <= 1:
         return [fn(p) for p in parts]
@@ -379,7 +380,8 @@ def _list_all(
     return listing
 
 
-def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int, how: tuple[int, int | None]):
+def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int,
+            how: tuple[int, int | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fallback when the persisted arrays vanished: list everything again (runs after
     :func:`list_chunks` closed its directory fd, so it opens its own)."""
     cfd = open_noatime(cpath, DIR_FLAGS & ~os.O_NOFOLLOW)
@@ -397,7 +399,8 @@ def _only_in(dirs: Record, nums: np.ndarray) -> bool:
     return not known.any()
 
 
-def _assemble(batches: list[Batch], reuse: tuple[tuple | None, np.ndarray],
+def _assemble(batches: list[Batch],
+              reuse: tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, np.ndarray],
               stamps: np.ndarray, issues: list[ScanIssue]) -> ChunkListing:
     """*reuse*: the persisted arrays (or None) and the directories present now."""
     parts_p, parts_s, parts_b = [], [], []
@@ -447,7 +450,8 @@ def _load_dirs(store: StateStore | None) -> Record | None:
     return rec
 
 
-def _cached_arrays(store: StateStore | None, generation: str):
+def _cached_arrays(store: StateStore | None,
+                   generation: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     rec = store.load(RECORD) if store is not None else None
     if rec is None or rec.meta.get("generation") != generation:
         return None
@@ -456,7 +460,8 @@ def _cached_arrays(store: StateStore | None, generation: str):
     return rec.arrays["prefixes"], rec.arrays["sizes"], rec.arrays["bad"]
 
 
-def _load_arrays(store: StateStore | None, dirs: Record):
+def _load_arrays(store: StateStore | None,
+                 dirs: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     return _cached_arrays(store, dirs.meta.get("generation", ""))
 
 

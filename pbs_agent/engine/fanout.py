@@ -22,7 +22,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Pipe  # imported now, not inside a traced scan
+from multiprocessing.connection import Connection, Pipe  # imported now, not in a traced scan
 from typing import Any
 
 TOKEN = 2  # bytes per part number in the hand-out pipe
@@ -60,7 +60,8 @@ def _claim(fd: int) -> int | None:
     return int.from_bytes(raw, "little") if len(raw) == TOKEN else None
 
 
-def _child(fn: Callable[[Any], Any], parts: Sequence[Any], tokens: int, conn) -> None:
+def _child(fn: Callable[[Any], Any], parts: Sequence[Any], tokens: int,
+           conn: Connection) -> None:
     """Child body: claim, run, send; finally report the traced peak."""
     tracing = tracemalloc.is_tracing()
     base = tracemalloc.get_traced_memory()[0] if tracing else 0
@@ -71,7 +72,8 @@ def _child(fn: Callable[[Any], Any], parts: Sequence[Any], tokens: int, conn) ->
     conn.send(("done", tracemalloc.get_traced_memory()[1] - base if tracing else 0))
 
 
-def _fork_child(fn, parts, tokens: int, recv, send) -> int:
+def _fork_child(fn: Callable[[Any], Any], parts: Sequence[Any], tokens: int, recv: Connection,
+                send: Connection) -> int:
     """Fork; the child runs :func:`_child` and leaves with ``os._exit`` (no atexit
     handlers, no inherited cleanup: it may be forked from any thread)."""
     pid = os.fork()
@@ -86,10 +88,9 @@ def _fork_child(fn, parts, tokens: int, recv, send) -> int:
         pass
     finally:
         os._exit(code)
-    return 0  # not reached
 
 
-def _receive(conn, out: Split, on_result: Callable[[Any], None]) -> None:
+def _receive(conn: Connection, out: Split, on_result: Callable[[Any], object]) -> None:
     """Parent thread: collect the child's results until it says done or its end closes."""
     try:
         while True:
@@ -105,7 +106,7 @@ def _receive(conn, out: Split, on_result: Callable[[Any], None]) -> None:
 
 
 def run_split(fn: Callable[[Any], Any], parts: Sequence[Any],
-              on_result: Callable[[Any], None] = lambda r: None) -> Split:
+              on_result: Callable[[Any], object] = lambda r: None) -> Split:
     """``[fn(p) for p in parts]``, computed by this process and a forked child together.
 
     *fn* runs in both processes (fork: no pickling of *fn* or *parts*; results must pickle).
@@ -139,7 +140,8 @@ def run_split(fn: Callable[[Any], Any], parts: Sequence[Any],
     return _merge(fn, parts, mine, out, on_result)
 
 
-def _run_mine(fn, parts, tokens: int, on_result) -> tuple[dict[int, Any], float]:
+def _run_mine(fn: Callable[[Any], Any], parts: Sequence[Any], tokens: int,
+              on_result: Callable[[Any], object]) -> tuple[dict[int, Any], float]:
     """Our share of the parts, and the longest one took (seconds)."""
     mine: dict[int, Any] = {}
     slowest = 0.0
@@ -167,7 +169,8 @@ def _await(reader: threading.Thread, pid: int, out: Split, stall: float) -> None
             return
 
 
-def _merge(fn, parts, mine: dict[int, Any], out: Split, on_result) -> Split:
+def _merge(fn: Callable[[Any], Any], parts: Sequence[Any], mine: dict[int, Any], out: Split,
+           on_result: Callable[[Any], object]) -> Split:
     out.by_child = len(out._got)
     for i in range(len(parts)):
         if i not in mine and i not in out._got:  # claimed by a child that failed

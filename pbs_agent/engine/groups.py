@@ -23,6 +23,8 @@ RECENT_NS = 2_000_000_000
 #: Index entries per snapshot kept in index order for :class:`ChangedSlots` (32 MiB); a
 #: larger snapshot is read as sorted unique sets, so memory follows distinct chunks.
 RAW_SNAPSHOT_ENTRIES = 1 << 22
+#: (snapshot, index file name, IndexRef key): what a per-index cache entry is kept under.
+IndexKey = tuple[str, str, tuple[int, ...]]
 
 
 @dataclass(slots=True)
@@ -86,7 +88,8 @@ def minus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if len(a) == 0 or len(b) == 0:
         return a
     idx = np.minimum(np.searchsorted(b, a), len(b) - 1)
-    return a[b[idx] != a]
+    kept: np.ndarray = a[b[idx] != a]
+    return kept
 
 
 def union_of(arrays: list[np.ndarray]) -> np.ndarray:
@@ -142,7 +145,8 @@ class ChangedSlots:
     pieces are merged whenever they outgrow the merged part (bounded memory)."""
 
     def __init__(self) -> None:
-        self.merged, self.pieces, self.pending = _EMPTY, [], 0
+        self.merged, self.pending = _EMPTY, 0
+        self.pieces: list[np.ndarray] = []
 
     def add(self, prev: np.ndarray, cur: np.ndarray) -> None:
         self.add_piece(cur[cur != prev] if len(prev) == len(cur) else cur)
@@ -165,7 +169,7 @@ class ChangedSlots:
         return self.merged
 
 
-def _load_index_cache(store: StateStore | None, group: Group) -> dict[tuple, IndexResult]:
+def _load_index_cache(store: StateStore | None, group: Group) -> dict[IndexKey, IndexResult]:
     rec = store.load(record_name(group, "gi")) if store else None
     if rec is None:
         return {}
@@ -186,7 +190,7 @@ def compute_group(
     out = GroupRefs(sig, _record=record_name(group), _store=store, _group=group,
                     _t0=scan_start_ns)
     cache = _load_index_cache(store, group)
-    entries: list[tuple[tuple, IndexResult]] = []
+    entries: list[tuple[IndexKey, IndexResult]] = []
     union, prev, cur = _EMPTY, _EMPTY, _EMPTY
     slots = ChangedSlots() if store is None else None  # no state: nothing to persist
     for snap in group.finished:
@@ -221,7 +225,7 @@ def compute_group(
     return out
 
 
-def _index_result(snap: Snapshot, ref: IndexRef, cache: dict, out: GroupRefs,
+def _index_result(snap: Snapshot, ref: IndexRef, cache: dict[IndexKey, IndexResult], out: GroupRefs,
                   scan_start_ns: int, raw: bool = False) -> IndexResult | None:
     """One index's digest set: from the per-index cache or read now (None: unreadable)."""
     res = cache.get((snap.name, ref.name, ref.key.as_tuple()))
@@ -238,7 +242,8 @@ def _index_result(snap: Snapshot, ref: IndexRef, cache: dict, out: GroupRefs,
     return res
 
 
-def _save(store: StateStore, group: Group, out: GroupRefs, entries) -> None:
+def _save(store: StateStore, group: Group, out: GroupRefs,
+          entries: list[tuple[IndexKey, IndexResult]]) -> None:
     offsets = np.zeros(len(entries) + 1, np.int64)
     offsets[1:] = np.cumsum([len(r.prefixes) for _, r in entries])
     refs = np.concatenate([r.prefixes for _, r in entries]) if entries else _EMPTY
@@ -261,6 +266,7 @@ class DeferredGroup(GroupRefs):
         super().__init__(sig, cacheable=False, _group=group, _t0=scan_start_ns)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self._group is not None  # set by __init__
         done = compute_group(self._group, None, self._t0, self.signature)
         self.index_files, self.logical_bytes = done.index_files, done.logical_bytes
         self.last_logical_bytes, self.issues = done.last_logical_bytes, done.issues

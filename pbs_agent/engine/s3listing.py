@@ -125,8 +125,8 @@ def list_bucket(bucket: Bucket, store: str, state: Path, rationing: Rationing,
     if fresh and meta is not None and saved.exists():
         with np.load(saved) as data:
             arrays = (data["prefixes"], data["sizes"], data["bad"])
-        issues = [ScanIssue(i["path"], i["reason"]) for i in meta.get("issues", [])]
-        return ChunkListing(issues, 0, meta["fingerprint"], arrays)
+        kept = [ScanIssue(i["path"], i["reason"]) for i in meta.get("issues", [])]
+        return ChunkListing(kept, 0, meta["fingerprint"], arrays)
 
     prefix = f"{store}/.chunks/"
     counters = Counters.load(counters_path)

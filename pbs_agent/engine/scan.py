@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,8 @@ def _combined(walk: Walk, sigs: list[str]) -> str | None:
     return h.hexdigest()
 
 
-def _group_refs(walk: Walk, sigs: list[str], store, t0: int, stats: ScanStats) -> list[GroupRefs]:
+def _group_refs(walk: Walk, sigs: list[str], store: StateStore | None, t0: int,
+                stats: ScanStats) -> list[GroupRefs]:
     """Per-group digest sets: from the state, computed and spilled to it, or deferred."""
     if store is None:
         return [DeferredGroup(g, sig, t0) for g, sig in zip(walk.groups, sigs, strict=True)]
@@ -134,7 +136,8 @@ def _forget_removed_groups(store: StateStore, walk: Walk) -> None:
             store.remove(name)
 
 
-def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing, stats) -> DatastoreReport:
+def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing,
+             stats: ScanStats) -> DatastoreReport:
     issues = list(walk.issues)
     other, n_other = other_references(walk.groups, issues)
     stats.index_files_read += n_other
@@ -194,7 +197,7 @@ def _numbers_of(g: GroupReport) -> GroupNumbers:
                         g.missing_chunks, g.bad_chunks)
 
 
-def _from_result(walk: Walk, meta: dict) -> DatastoreReport:
+def _from_result(walk: Walk, meta: dict[str, Any]) -> DatastoreReport:
     """The previous result, valid because every group and every chunk dir is unchanged."""
     errors = list(walk.issues) + [ScanIssue(e["path"], e["reason"]) for e in meta["errors"]]
     report = DatastoreReport(DatastoreTotals(**meta["datastore"]), errors=errors)

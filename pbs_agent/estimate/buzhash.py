@@ -177,7 +177,7 @@ class DynamicChunker:
         return self._cuts(*cands)
 
     def _cuts(self, cands: np.ndarray, end: int) -> list[int]:
-        lengths = []
+        lengths: list[int] = []
         while True:
             lo = self._start + self.min
             i = int(np.searchsorted(cands, lo))

@@ -10,7 +10,7 @@ import hashlib
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -64,7 +64,7 @@ def ordered_map(
     pool: Executor, fn: Callable[[T], R], items: Iterable[T], window: int,
 ) -> Iterator[R]:
     """``map`` over a pool with at most *window* items in flight, results in input order."""
-    pending: deque = deque()
+    pending: deque[Future[R]] = deque()
     for item in items:
         pending.append(pool.submit(fn, item))
         if len(pending) >= window:

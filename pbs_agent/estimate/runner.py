@@ -113,7 +113,7 @@ def _directory_chunks(path: str, errors: list[ScanIssue], avg: int, pool: Execut
         return piece
 
     blocks = tree_stream(path, lambda e: errors.append(ScanIssue.from_exc(e)))
-    scans = ((block, chunker.window(block)) for block in blocks if block)
+    scans = ((block, scan) for block in blocks if (scan := chunker.window(block)) is not None)
     scanned = ordered_map(pool, lambda bs: (bs[0], bs[1].candidates()), scans, ahead)
     for block, cands in scanned:
         pending += block

@@ -44,7 +44,7 @@ class _Families:
 
 def render(families: Iterable[Metric]) -> bytes:
     """Exposition text (format 0.0.4) of *families*."""
-    return generate_latest(_Families(families))  # type: ignore[arg-type]
+    return generate_latest(_Families(families))
 
 
 @dataclass(frozen=True)

@@ -142,8 +142,9 @@ def _temperature(doc: dict[str, Any]) -> float | None:
 
 def _wearout(doc: dict[str, Any]) -> float | None:
     nvme = doc.get("nvme_smart_health_information_log")
-    if isinstance(nvme, dict) and _number(nvme.get("percentage_used")) is not None:
-        return _number(nvme["percentage_used"]) / 100.0
+    used = _number(nvme.get("percentage_used")) if isinstance(nvme, dict) else None
+    if used is not None:
+        return used / 100.0
     scsi = _number(doc.get("scsi_percentage_used_endurance_indicator"))
     if scsi is not None:
         return scsi / 100.0

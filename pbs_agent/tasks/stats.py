@@ -157,7 +157,7 @@ class TaskStats:
                 ("duration_seconds", "duration", "Duration of the last GC task."),
                 ("end_timestamp_seconds", "end", "End time of the last GC task."),
                 ("success", "success", "1 if the last GC task succeeded."))
-        out = []
+        out: list[Metric] = []
         for name, field, help_ in spec:
             fam = GaugeMetricFamily(f"pbs_gc_last_{name}", help_, labels=["datastore"])
             for store, rec in sorted(self.data["gc"].items()):
@@ -168,7 +168,7 @@ class TaskStats:
 
     def _verify_families(self) -> list[Metric]:
         lab = ["datastore"]
-        fams = {
+        fams: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
             "read": CounterMetricFamily("pbs_verify_read_bytes", "Bytes read by verify tasks.",
                                         labels=lab),
             "decoded": CounterMetricFamily("pbs_verify_decoded_bytes",
@@ -194,7 +194,7 @@ class TaskStats:
 
     def _sync_families(self) -> list[Metric]:
         lab = ["datastore", "job_id"]
-        fams = {
+        fams: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
             "bytes": CounterMetricFamily("pbs_sync_pulled_bytes", "Bytes pulled by sync jobs.",
                                          labels=lab),
             "chunks": CounterMetricFamily("pbs_sync_pulled_chunks", "Chunks pulled by sync jobs.",
