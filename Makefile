@@ -24,7 +24,8 @@ monitoring: bootstrap
 	$(VENV)/python scripts/build_monitoring.py
 
 ## Trees the type checker covers (strict, see [tool.mypy] in pyproject.toml); add yours here.
-MYPY_PATHS := pbs_agent
+## The lab's simulators are python3 scripts without .py: every executable in lab/simulators/.
+MYPY_PATHS := pbs_agent lab $(shell find lab/simulators -maxdepth 1 -type f -perm -u+x | sort)
 
 lint: bootstrap
 	$(VENV)/ruff check .
