@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from deploys.nftables.steps import TABLE
 from pbs_agent.doctor import Endpoint, Verdict, network
 from pbs_agent.doctor.nftables import Packet, Ruleset
 from pbs_agent.errors import ConfigError, FormatError
 
-from .hosts import FIXTURES, Host
+from .hosts import Host
+from .nftrender import PBS_FLEET, nft_json
 
 
 def _free_port() -> int:
@@ -88,10 +90,10 @@ LISTEN_8007 = ("  sl  local_address rem_address   st\n"
 
 
 def _env(host: Host, port: int | None, sources: list[str],
-         nft: str | None = "nft-pbs-fleet.json"):
+         nft: str | None = PBS_FLEET):
     """Port 8007 listening per a procfs fixture; the TLS probe goes to the test server."""
     if nft:
-        host.tool(["nft", "-j", "list", "ruleset"], (FIXTURES / nft).read_text())
+        host.tool(["nft", "-j", "list", "ruleset"], nft_json(nft))
     if port is not None:
         host.write("proc/net/tcp", LISTEN_8007)
     tls = Endpoint("127.0.0.1", port or _free_port())
@@ -120,8 +122,8 @@ def test_port_ok(host: Host, tls_server: Server) -> None:
     env = _env(host, tls_server.port, ["10.0.0.5", "fd00::9"])
     c = network.check_port(env)
     assert c.verdict == Verdict.OK, c.evidence
-    assert "10.0.0.5 accepted by inet pbsfleet input rule 9 (pve)" in c.evidence
-    assert "fd00::9 accepted by inet pbsfleet input rule 10 (pve)" in c.evidence
+    assert f"10.0.0.5 accepted by inet {TABLE} input rule 9 (pve)" in c.evidence
+    assert f"fd00::9 accepted by inet {TABLE} input rule 10 (pve)" in c.evidence
     assert "TLSv1.3" in c.evidence and c.fix == ""
 
 
@@ -134,7 +136,7 @@ def test_port_fail_when_nothing_listens(host: Host) -> None:
 def test_port_fail_when_firewall_blocks_a_source(host: Host, tls_server: Server) -> None:
     c = network.check_port(_env(host, tls_server.port, ["10.0.0.5", "10.0.1.5"]))
     assert c.verdict == Verdict.FAIL
-    assert "10.0.1.5 BLOCKED by policy drop of inet pbsfleet input" in c.evidence
+    assert f"10.0.1.5 BLOCKED by policy drop of inet {TABLE} input" in c.evidence
     assert "nftables" in c.fix
 
 
@@ -161,11 +163,11 @@ def test_port_warn_without_nft(host: Host, tls_server: Server) -> None:
 
 
 @pytest.mark.parametrize(("fixture", "src", "accepted", "reason"), [
-    ("nft-pbs-fleet.json", "10.0.0.5", True, "rule 9"),
-    ("nft-pbs-fleet.json", "192.168.5.7", True, "rule 9"),
-    ("nft-pbs-fleet.json", "10.0.1.5", False, "policy drop"),
-    ("nft-pbs-fleet.json", "fd00::1", True, "rule 10"),
-    ("nft-pbs-fleet.json", "fd01::1", False, "policy drop"),
+    (PBS_FLEET, "10.0.0.5", True, "rule 9"),
+    (PBS_FLEET, "192.168.5.7", True, "rule 9"),
+    (PBS_FLEET, "10.0.1.5", False, "policy drop"),
+    (PBS_FLEET, "fd00::1", True, "rule 10"),
+    (PBS_FLEET, "fd01::1", False, "policy drop"),
     ("nft-sets-jumps.json", "10.1.2.3", True, "rule 4"),  # named set, prefix element
     ("nft-sets-jumps.json", "10.2.0.5", True, "rule 4"),  # named set, range element
     ("nft-sets-jumps.json", "10.2.0.10", False, "rule 5"),  # port range + saddr != -> reject
@@ -174,13 +176,13 @@ def test_port_warn_without_nft(host: Host, tls_server: Server) -> None:
     ("nft-sets-jumps.json", "fd00::1", True, "no input chain"),  # ip table: IPv4 only
 ])
 def test_nft_evaluation(fixture: str, src: str, accepted: bool, reason: str) -> None:
-    d = Ruleset((FIXTURES / fixture).read_text()).decide(
+    d = Ruleset(nft_json(fixture)).decide(
         Packet(ipaddress.ip_address(src), 8007))
     assert d.accepted is accepted and reason in d.reason and d.uncertain == []
 
 
 def test_nft_other_port_and_bad_json() -> None:
-    rs = Ruleset((FIXTURES / "nft-pbs-fleet.json").read_text())
+    rs = Ruleset(nft_json(PBS_FLEET))
     assert rs.decide(Packet(ipaddress.ip_address("10.0.0.5"), 22)).accepted
     assert not rs.decide(Packet(ipaddress.ip_address("10.0.0.5"), 9999)).accepted
     with pytest.raises(FormatError, match="not nftables JSON"):
