@@ -69,6 +69,8 @@ class Settings:
     api_token_file: Path | None = None
     # SHA-256 fingerprint (colon hex) the API certificate must have; None = proxy.pem's or CA.
     api_fingerprint: str | None = None
+    s3_request_budget: int = 10_000  # LIST requests per bucket listing (1000 keys each)
+    s3_list_interval: int = 6 * 3600  # seconds between listings of a bucket
 
 
 # --- datastores ---------------------------------------------------------------------------
@@ -102,6 +104,8 @@ class Datastore:
     mounted: bool = True
     maintenance: str | None = None
     backing_device: str | None = None  # the filesystem UUID of a removable store
+    s3_endpoint: str | None = None  # an S3-backed store's s3.cfg endpoint id (``client``)
+    bucket: str | None = None  # and its bucket
 
     @property
     def cache_path(self) -> Path | None:
@@ -132,6 +136,10 @@ class Datastores:
         filesystem backend and mounted. S3-backed and unmounted removable ones are left out."""
         return {d.name: d.path for d in self.stores if d.local}
 
+    def s3(self) -> dict[str, Datastore]:
+        """Name → record of the S3-backed stores (scanned from their bucket listing)."""
+        return {d.name: d for d in self.stores if d.backend == "s3" and d.mounted}
+
     def present(self) -> dict[str, Path]:
         """Name → directory of every store with a directory here now: mounted ones, S3-backed
         ones by their local cache. Unmounted removable stores are left out."""
@@ -148,10 +156,13 @@ def _section(name: str, props: Mapping[str, str], file: str) -> Datastore:
     raw = props.get("path")
     if not raw:
         raise DatastoreConfigError(file, name, "has no path")
-    backend = property_string(props.get("backend", "")).get("type", "filesystem")
+    backend_props = property_string(props.get("backend", ""))
+    backend = backend_props.get("type") or backend_props.get("") or "filesystem"
     if backend not in BACKENDS:
         raise DatastoreConfigError(file, name, f"unknown backend type {backend!r} "
                                    f"(expected {' or '.join(BACKENDS)})")
+    if backend == "s3" and not (backend_props.get("client") and backend_props.get("bucket")):
+        raise DatastoreConfigError(file, name, "S3 backend without client or bucket")
     device = props.get("backing-device")
     path = Path(raw)
     if device is not None:
@@ -159,7 +170,7 @@ def _section(name: str, props: Mapping[str, str], file: str) -> Datastore:
     elif not path.is_absolute():
         raise DatastoreConfigError(file, name, f"path {raw!r} is not absolute")
     return Datastore(name, path, backend, device is not None, True, _maintenance(props),
-                     device)
+                     device, backend_props.get("client"), backend_props.get("bucket"))
 
 
 def datastores_from_text(text: str, name: str = "datastore.cfg") -> Datastores:
@@ -454,6 +465,12 @@ SOURCE_OPTIONS = (
            "groups per datastore exported individually (the rest: backup_id=__other__)", "N"),
     Option("thermal.inlet-band", "inlet_band", "15:25", _band,
            "comfortable inlet temperature band LOW:HIGH in °C", "LOW:HIGH"),
+    Option("s3.request-budget", "s3_request_budget", _D.s3_request_budget, _positive_int,
+           "S3-backed datastores: most LIST requests per bucket listing (1000 chunks each); "
+           "a listing needing more stops, without a report", "N"),
+    Option("s3.list-interval", "s3_list_interval", _D.s3_list_interval, _positive_int,
+           "S3-backed datastores: seconds between bucket listings (listing costs money)",
+           "SECONDS"),
 )
 
 

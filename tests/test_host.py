@@ -103,13 +103,22 @@ def test_resolver_types_every_section(mixed: Path) -> None:
 
 def test_what_each_command_uses(mixed: Path) -> None:
     settings = _settings(mixed)
-    # dedup collector: scans only fs1; the broken sections are counted parse errors
+    # dedup collector: scans fs1 from its chunk directories and cloud from its bucket (which
+    # fails here: no s3.cfg), not the unmounted usb; the broken sections are parse errors
     ctx = CollectContext(settings)
     assert configured_datastores(ctx) == {"fs1": mixed / "fs1"} and ctx.parse_errors == 2
     ctx = CollectContext(settings)
-    scanned = {s.labels["datastore"]: s.value for fam in DedupCollector().collect(ctx)
-               for s in fam.samples if s.name == "pbs_datastore_scan_success"}
-    assert scanned == {"fs1": 1.0}
+    samples = [s for fam in DedupCollector().collect(ctx) for s in fam.samples]
+    scanned = {s.labels["datastore"]: s.value for s in samples
+               if s.name == "pbs_datastore_scan_success"}
+    assert scanned == {"fs1": 1.0, "cloud": 0.0}
+    assert {(s.labels["datastore"], s.labels["backend"]) for s in samples
+            if s.name == "pbs_datastore_backend_info"} == {
+        ("fs1", "filesystem"), ("cloud", "s3"), ("usb", "filesystem")}
+    assert [(s.labels["datastore"], s.value) for s in samples
+            if s.name == "pbs_datastore_mounted"] == [("usb", 0.0)]
+    assert [(s.labels["datastore"], s.value) for s in samples
+            if s.name == "pbs_s3_list_requests_total"] == [("cloud", 0.0)]
     # hardware topology: places fs1 only (cloud is a cache, usb is not mounted)
     ctx = CollectContext(settings)
     fs_info = next(iter(HardwareCollector().collect(ctx)))
@@ -120,7 +129,7 @@ def test_what_each_command_uses(mixed: Path) -> None:
     assert env.datastores() == {"fs1": mixed / "fs1", "cloud": mixed / "cloud-cache"}
     cfg = datastores.check(env)
     assert cfg.verdict == Verdict.FAIL and "expected '<type>: <id>'" in cfg.evidence
-    assert "(+1 more)" in cfg.evidence and "usb: removable, not mounted" in cfg.evidence
+    assert "(+1 more)" in cfg.evidence and "usb: removable, unmounted (not checked)" in cfg.evidence
     assert "cloud: S3-backed, local cache" in cfg.evidence
     scan = chunks.check(env)
     assert "cloud: S3-backed, chunks are in the bucket (not scanned" in scan.evidence

@@ -1,9 +1,13 @@
 """The ``dedup`` collector: the dedup engine's report of each datastore, as metrics.
 
-Datastores come from the host's resolver (``--datastore NAME=PATH`` or ``datastore.cfg``);
-only local ones are scanned: S3-backed stores are skipped (their local path is only a cache,
-the chunks are in the bucket), so are removable stores whose device is not mounted. The scans
-run in a child process (:mod:`pbs_agent.engine.child`) so that scrapes never wait for them.
+Datastores come from the host's resolver (``--datastore NAME=PATH`` or ``datastore.cfg``).
+Filesystem stores are scanned from their chunk directories; S3-backed ones (PBS 4) from their
+bucket listing, rationed by ``--s3.request-budget`` and ``--s3.list-interval``, with the
+indexes from their local cache; removable stores whose device is not mounted are not scanned
+and raise nothing (``pbs_datastore_mounted 0`` says so: a state, not a fault). The scans run in
+a child process (:mod:`pbs_agent.engine.child`) so that scrapes never wait for them. Every
+configured store has ``pbs_datastore_backend_info{backend}``; S3-backed ones the listing's
+cost as ``pbs_s3_list_*_total`` counters.
 Groups per datastore are capped at ``max_groups`` by exclusive bytes; the rest are summed into
 one ``backup_id="__other__"``.
 """
@@ -14,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from ..errors import SourceError
@@ -22,6 +26,7 @@ from .base import CollectContext, Collector
 
 if TYPE_CHECKING:  # the engine (numpy) is imported when a scan runs
     from ..engine.model import DatastoreReport, DatastoreTotals, GroupReport
+    from ..engine.s3listing import S3Source
 
 OTHER = "__other__"
 GROUP_LABELS = ["datastore", "namespace", "backup_type", "backup_id"]
@@ -125,6 +130,60 @@ class DatastoreFamilies:
                 self.verify, self.info]
 
 
+class StoreFamilies:
+    """Backend and mount state of every configured datastore, and the S3 listing counters."""
+
+    def __init__(self) -> None:
+        self.backend = GaugeMetricFamily(
+            "pbs_datastore_backend_info", "Where the datastore's chunks are: filesystem or s3 "
+            "(PBS 4; an s3 store's path is a local cache).", labels=["datastore", "backend"])
+        self.mounted = GaugeMetricFamily(
+            "pbs_datastore_mounted", "Removable datastore: 1 while its device is mounted at "
+            "/mnt/datastore/<name>, else 0 (not scanned then).", labels=["datastore"])
+        self.requests = CounterMetricFamily(
+            "pbs_s3_list_requests", "LIST requests the agent sent for the datastore's bucket.",
+            labels=["datastore"])
+        self.bytes = CounterMetricFamily(
+            "pbs_s3_list_response_bytes", "Bytes of LIST responses received.",
+            labels=["datastore"])
+        self.objects = CounterMetricFamily(
+            "pbs_s3_list_objects", "Objects listed from the datastore's bucket.",
+            labels=["datastore"])
+        self.stops = CounterMetricFamily(
+            "pbs_s3_list_budget_stops", "Listings stopped by --s3.request-budget.",
+            labels=["datastore"])
+
+    def add(self, ctx: CollectContext) -> None:
+        if ctx.settings.datastores:
+            return
+        for d in ctx.datastores():
+            self.backend.add_metric([d.name, d.backend], 1)
+            if d.removable:
+                self.mounted.add_metric([d.name], int(d.mounted))
+            if d.backend == "s3":
+                from ..engine.s3listing import Counters, state_dir_of
+
+                c = Counters.load(state_dir_of(ctx.settings.state_dir, d.name) / "counters.json")
+                self.requests.add_metric([d.name], c.requests)
+                self.bytes.add_metric([d.name], c.response_bytes)
+                self.objects.add_metric([d.name], c.objects)
+                self.stops.add_metric([d.name], c.budget_stops)
+
+    def families(self) -> list[Metric]:
+        return [self.backend, self.mounted, self.requests, self.bytes, self.objects, self.stops]
+
+
+def s3_sources(ctx: CollectContext) -> dict[str, S3Source]:
+    """The S3-backed datastores to scan from their buckets (none with ``--datastore``)."""
+    if ctx.settings.datastores:
+        return {}
+    from ..engine.s3listing import S3Source
+
+    return {name: S3Source(str(ctx.settings.config_dir), d.s3_endpoint or "", d.bucket or "",
+                           ctx.settings.s3_request_budget, float(ctx.settings.s3_list_interval))
+            for name, d in ctx.datastores().s3().items()}
+
+
 def configured_datastores(ctx: CollectContext) -> dict[str, Path]:
     """The datastores to scan: the resolver's local ones (S3-backed and unmounted removable
     stores are skipped); each broken datastore.cfg section counts as a parse error."""
@@ -142,14 +201,17 @@ class DedupCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
         stores = configured_datastores(ctx)
+        s3 = s3_sources(ctx)
+        stores.update({name: ctx.datastores().s3()[name].path for name in s3})
         try:  # only when a scan runs: `pbs-agent metrics` without dedup does not load numpy
             from ..engine.child import scan_in_child
         except ImportError as exc:
             raise SourceError("pbs_agent.engine", f"dedup engine unavailable: {exc}") from None
-        fams = DatastoreFamilies()
+        fams, store_fams = DatastoreFamilies(), StoreFamilies()
         if not stores:
-            return fams.families()
-        result = scan_in_child(stores, ctx.settings.state_dir)
+            store_fams.add(ctx)
+            return [*fams.families(), *store_fams.families()]
+        result = scan_in_child(stores, ctx.settings.state_dir, s3)
         for name in sorted(stores):
             if name in result.reports:
                 fams.add_report(name, result.reports[name], ctx.settings.max_groups)
@@ -159,4 +221,5 @@ class DedupCollector(Collector):
             first = result.failures.get(min(stores))
             raise SourceError(first.path if first else "dedup scan",
                               first.reason if first else "no report")
-        return fams.families()
+        store_fams.add(ctx)  # after the scan: its S3 listing counters
+        return [*fams.families(), *store_fams.families()]

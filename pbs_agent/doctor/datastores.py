@@ -24,7 +24,7 @@ def check(env: DoctorEnv) -> Check:
         if d.backend == "s3":
             parts.append(f"{d.name}: S3-backed, local cache {d.path}")
         elif d.removable and not d.mounted:
-            parts.append(f"{d.name}: removable, not mounted (not checked)")
+            parts.append(f"{d.name}: removable, unmounted (not checked)")
         else:
             parts.append(f"{d.name}: {d.path}" + (" (removable, mounted)" if d.removable else ""))
     if found.errors:

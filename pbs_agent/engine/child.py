@@ -6,7 +6,10 @@ delay every scrape by milliseconds per socket operation. The child prints one JS
 "reason"}}}``; the parent decodes it back into the engine's types (:meth:`ScanResults.from_dict`,
 which fails loudly on a missing or renamed field).
 
-    python3 -m pbs_agent.engine.child STATE_DIR NAME=PATH [NAME=PATH ...]
+    python3 -m pbs_agent.engine.child STATE_DIR NAME=PATH [NAME=PATH ...] [--s3=JSON]
+
+``--s3`` maps the names of S3-backed datastores (PATH is their local cache) to
+:class:`~pbs_agent.engine.s3listing.S3Source` fields: their chunks are listed from the bucket.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError, PbsAgentError, ScanIssue, SourceError
 from .model import DatastoreReport, decode
+from .s3listing import S3Source
 from .scan import scan_datastore
 
 CHILD = "dedup scan"
@@ -50,23 +54,31 @@ class ScanResults:
             {n: decode(ScanIssue, f, f"{CHILD}: failure of {n}") for n, f in failures.items()})
 
 
-def scan_all(stores: dict[str, Path], state_dir: Path) -> ScanResults:
-    """Scan every datastore; a failing one is recorded, the others still scanned."""
+def scan_all(stores: dict[str, Path], state_dir: Path,
+             s3: dict[str, S3Source] | None = None) -> ScanResults:
+    """Scan every datastore (those in *s3* from their bucket listing); a failing one is
+    recorded, the others still scanned."""
     results = ScanResults()
     for name, path in stores.items():
         try:
-            results.reports[name] = scan_datastore(str(path), state_dir=str(state_dir))
+            source = (s3 or {}).get(name)
+            chunks = source.chunks(name, state_dir) if source is not None else None
+            results.reports[name] = scan_datastore(str(path), state_dir=str(state_dir),
+                                                   chunks=chunks)
         except PbsAgentError as exc:
             results.failures[name] = ScanIssue(getattr(exc, "path", str(path)),
                                                getattr(exc, "reason", str(exc)))
     return results
 
 
-def scan_in_child(stores: dict[str, Path], state_dir: Path) -> ScanResults:
+def scan_in_child(stores: dict[str, Path], state_dir: Path,
+                  s3: dict[str, S3Source] | None = None) -> ScanResults:
     """:func:`scan_all` in a fresh interpreter; SourceError if the child itself fails,
     FormatError if what it printed does not decode into the engine's types."""
     argv = [sys.executable, "-m", __name__, str(state_dir),
             *(f"{name}={path}" for name, path in stores.items())]
+    if s3:
+        argv.append("--s3=" + json.dumps({n: asdict(src) for n, src in s3.items()}))
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
@@ -80,8 +92,11 @@ def scan_in_child(stores: dict[str, Path], state_dir: Path) -> ScanResults:
 
 def main(argv: list[str]) -> int:
     state_dir, *pairs = argv
-    stores = {name: Path(path) for name, _, path in (p.partition("=") for p in pairs)}
-    json.dump(scan_all(stores, Path(state_dir)).as_dict(), sys.stdout)
+    s3 = {n: S3Source(**spec) for p in pairs if p.startswith("--s3=")
+          for n, spec in json.loads(p[len("--s3="):]).items()}
+    stores = {name: Path(path) for name, _, path in (p.partition("=") for p in pairs
+                                                     if not p.startswith("--s3="))}
+    json.dump(scan_all(stores, Path(state_dir), s3).as_dict(), sys.stdout)
     return 0
 
 

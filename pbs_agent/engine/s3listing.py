@@ -42,6 +42,27 @@ DEFAULT_REQUEST_BUDGET = 10_000  # 10 M chunks, ~40 TB at PBS's 4 MiB average ch
 DEFAULT_INTERVAL = 6 * 3600.0
 
 
+@dataclass(frozen=True)
+class S3Source:
+    """Where an S3-backed datastore's chunks are listed from (no secret: the child reads it
+    from ``<config_dir>/s3.cfg``) and how much listing is allowed."""
+
+    config_dir: str
+    endpoint: str
+    bucket: str
+    request_budget: int = DEFAULT_REQUEST_BUDGET
+    interval: float = DEFAULT_INTERVAL
+
+    def chunks(self, store: str, state_dir: Path) -> Callable[[], ChunkListing]:
+        """The chunk source for :func:`~pbs_agent.engine.scan.scan_datastore`; ConfigError or
+        SourceError if the endpoint cannot be read."""
+        from ..s3 import read_endpoint
+
+        bucket = Bucket(read_endpoint(Path(self.config_dir), self.endpoint), self.bucket)
+        return bucket_listing(bucket, store, state_dir,
+                              Rationing(self.request_budget, self.interval))
+
+
 @dataclass
 class Counters:
     """What listing this datastore's bucket has cost since the counters were created."""

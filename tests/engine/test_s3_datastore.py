@@ -193,3 +193,29 @@ def test_signature_matches_botocore() -> None:
         auth.add_auth(req)
     assert mine["authorization"] == req.headers["Authorization"], json.dumps(
         {"mine": mine["authorization"], "botocore": req.headers["Authorization"]})
+
+
+def test_dedup_collector_scans_the_bucket_in_its_child(s3store: S3Store, tmp_path: Path) -> None:
+    """datastore.cfg + s3.cfg as PBS writes them → the exporter's metrics for the S3 store."""
+    from pbs_agent.collectors.base import CollectContext
+    from pbs_agent.collectors.dedup import DedupCollector
+    from pbs_agent.host import Settings
+
+    config = tmp_path / "etc"
+    shutil.copytree(s3store.config, config)
+    (config / "datastore.cfg").write_text(
+        f"datastore: {STORE}\n\tbackend bucket={BUCKET},client=lab,type=s3\n"
+        f"\tpath {s3store.cache}\n")
+    settings = Settings(config_dir=config, state_dir=tmp_path / "state", s3_request_budget=50)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in DedupCollector().collect(CollectContext(settings))
+               for s in fam.samples}
+    key = (("datastore", STORE),)
+    assert samples[("pbs_datastore_scan_success", key)] == 1
+    ref = _independent(s3store, tmp_path)["datastore"]
+    assert samples[("pbs_datastore_physical_bytes", key)] == ref["physical_bytes"]
+    assert samples[("pbs_datastore_garbage_bytes", key)] == ref["garbage_bytes"]
+    assert samples[("pbs_datastore_backend_info", (("backend", "s3"), *key))] == 1
+    assert samples[("pbs_s3_list_requests_total", key)] == 1  # 1000 keys a page
+    assert samples[("pbs_s3_list_objects_total", key)] == ref["chunks_on_disk"] + 2
+    assert samples[("pbs_s3_list_response_bytes_total", key)] > 1000
