@@ -24,4 +24,5 @@ PRIVILEGE_KEYS = (
 def privileges(state: Any, host: Any) -> dict[str, Any]:
     """The inventory's (or config's) privilege arguments for *host*, e.g. ``{"_sudo": True}``."""
     arguments, _ = pop_global_arguments(state, host, {})
-    return {key: arguments[key] for key in PRIVILEGE_KEYS if key in arguments}
+    found: dict[str, Any] = dict(arguments)
+    return {key: found[key] for key in PRIVILEGE_KEYS if key in found}

@@ -42,7 +42,7 @@ def parse(lines: list[str]) -> dict[str, Any]:
     return survey
 
 
-class HostSurvey(FactBase[dict]):
+class HostSurvey(FactBase[dict[str, Any]]):
     """Architecture, OS, CPU, RAM, ECC, controllers, NICs and ZFS module state in one go.
 
     Values from the TEST-ONLY file ``/etc/pbs-fleet/fact-overrides.json`` replace measured ones;
@@ -59,13 +59,13 @@ class HostSurvey(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, Any]:
         return {}
 
     def command(self) -> str:
         return _SCRIPT + overrides.shell_snippet()
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, Any]:
         lines, override = overrides.split(output)
         survey = parse(lines)
         applied = sorted(k for k in override if k not in ("disks", "zfs"))
@@ -75,7 +75,7 @@ class HostSurvey(FactBase[dict]):
         return survey
 
 
-class SshConnection(FactBase[dict]):
+class SshConnection(FactBase[dict[str, Any]]):
     """The deploy's own SSH session as the target sees it (``$SSH_CONNECTION``).
 
     Read without sudo (sudo drops the variable). Empty dict for non-SSH connectors.
@@ -89,13 +89,13 @@ class SshConnection(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, Any]:
         return {}
 
     def command(self) -> str:
         return 'echo "ssh_connection=${SSH_CONNECTION:-}"'
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, Any]:
         for line in output:
             if line.startswith("ssh_connection="):
                 parts = line.split("=", 1)[1].split()

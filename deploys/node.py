@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from pyinfra import host
 
 from deploys import schema
@@ -24,13 +26,14 @@ def pbs_node() -> None:
     if not is_pbs(host.groups):
         host.noop(f"not in groups {', '.join(PBS_GROUPS)}: not a PBS node")
         return
-    survey = preflight()
-    apt_step(survey["codename"], survey["pbs_major"], survey.get("kernel", ""))
+    survey = _preflight()
+    apt_step(codename=survey["codename"], pbs_major=survey["pbs_major"],
+             kernel=survey.get("kernel", ""))
     zfs_step()
-    sysctl_step(survey["mem_total_bytes"])
-    nftables_step(listen_port(schema.value(host, "agent_settings")))
+    sysctl_step(ram_bytes=survey["mem_total_bytes"])
+    nftables_step(agent_port=listen_port(schema.value(host, "agent_settings")))
     ssh_step()
-    pbs_config_step(survey["pbs_major"])  # ends with the hardening report
+    pbs_config_step(pbs_major=survey["pbs_major"])  # ends with the hardening report
     agent_step()
     config_backup_step()
 
@@ -38,8 +41,15 @@ def pbs_node() -> None:
 def harden() -> None:
     """The hardening subset for any fleet host: sysctl, nftables, sshd, then the report."""
     schema.validate(host)
-    survey = preflight()
-    sysctl_step(survey["mem_total_bytes"])
-    nftables_step(listen_port(schema.value(host, "agent_settings")))
+    survey = _preflight()
+    sysctl_step(ram_bytes=survey["mem_total_bytes"])
+    nftables_step(agent_port=listen_port(schema.value(host, "agent_settings")))
     ssh_step()
     hardening_report()
+
+
+def _preflight() -> dict[str, Any]:
+    """The survey :func:`~deploys.preflight.steps.preflight` returns (pyinfra types the result
+    of any ``@deploy`` as ``OperationMeta``; steps are called by keyword for the same reason:
+    its signature puts the global ``_sudo``… arguments first)."""
+    return cast("dict[str, Any]", preflight())

@@ -25,6 +25,8 @@ from pyinfra.api.connectors import get_all_connectors
 from pyinfra.api.exceptions import DeployError
 
 _MISSING: Any = object()
+#: A value's type, or a tuple of allowed types (``type(None)`` allows None).
+TypeSpec = type | tuple[type, ...]
 #: Data keys that belong to pyinfra itself or to inventory bookkeeping, not to our steps.
 _PYINFRA_KEYS = frozenset({"fake_responses", "fake_delay", "fake_delay_jitter"})
 
@@ -41,10 +43,10 @@ class Key:
     ``item`` checks list elements / dict values; ``check`` returns a problem string or None.
     """
 
-    type: type | tuple[type, ...]
+    type: TypeSpec
     default: Any = _MISSING
     doc: str = ""
-    item: type | tuple[type, ...] | None = None
+    item: TypeSpec | None = None
     check: Callable[[Any], str | None] | None = None
     test_only: bool = False
     owner: str = field(default="", compare=False)
@@ -118,7 +120,7 @@ def check_value(name: str, key: Key, v: Any) -> str | None:
 def connector_keys() -> frozenset[str]:
     """Data keys every installed pyinfra connector understands (``ssh_port``, …)."""
     keys: set[str] = set(_PYINFRA_KEYS)
-    for connector in get_all_connectors().values():
+    for connector in get_all_connectors().values():  # type: ignore[no-untyped-call]  # unannotated in pyinfra
         keys.update(getattr(connector, "data_meta", {}) or {})
     return frozenset(keys)
 

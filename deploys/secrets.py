@@ -53,9 +53,13 @@ class SecretStore:
                 f"others; fix it with: chmod 600 {self.path}")
         try:
             data = json.loads(self.path.read_text() or "{}")
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise SecretStoreError(
                 f"secrets file {self.path}: not valid JSON ({exc.msg})") from None
+        except UnicodeDecodeError:
+            raise SecretStoreError(
+                f"secrets file {self.path}: not UTF-8 text (not a pbs-fleet secrets file?)"
+            ) from None
         if not isinstance(data, dict):
             raise SecretStoreError(f"secrets file {self.path}: must hold a JSON object")
         return data

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Generator, Mapping
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, HiddenValue, QuoteString, StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.facts.files import File, FileContents, Sha256File
 
 #: Where the agent's package tree is installed on the target.
@@ -14,7 +16,8 @@ LIB_DIR = "/usr/lib/pbs-agent"
 
 
 @operation()
-def agent_tree(tarball: str, digest: str, dest: str = LIB_DIR):
+def agent_tree(tarball: str, digest: str,
+               dest: str = LIB_DIR) -> Generator[str | PyinfraCommand, None, None]:
     """Unpack *tarball* into *dest* unless ``dest/VERSION`` already names *digest*.
 
     The tree is unpacked next to the old one and swapped in with one rename.
@@ -50,7 +53,7 @@ def agent_tree(tarball: str, digest: str, dest: str = LIB_DIR):
 
 @operation()
 def secret_file(path: str, secret: HiddenValue | str, owner: str, group: str,
-                mode: str = "640"):
+                mode: str = "640") -> Generator[str | PyinfraCommand, None, None]:
     """Write *secret* to *path* without ever printing it (no diff, masked in logs).
 
     The content is compared by SHA-256, uploaded from memory into a 0700 directory and then
@@ -71,7 +74,8 @@ def secret_file(path: str, secret: HiddenValue | str, owner: str, group: str,
     """
     raw = secret.unmask() if isinstance(secret, HiddenValue) else str(secret)
     content = raw.encode() + b"\n"
-    info = host.get_fact(File, path=path) or {}
+    found = host.get_fact(File, path=path)
+    info: Mapping[str, object] = found or {}
     current_ok = (host.get_fact(Sha256File, path=path) == hashlib.sha256(content).hexdigest()
                   and info.get("user") == owner and info.get("group") == group
                   and f"{info.get('mode')}" == mode)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Generator
 
 from pyinfra import host
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 
 from deploys.apt.facts import Sha512File
 
@@ -35,7 +37,7 @@ def fetch_command(url: str, sha512: str, dest: str) -> StringCommand:
 
 
 @operation()
-def pinned_keyring(url: str, sha512: str, dest: str):
+def pinned_keyring(url: str, sha512: str, dest: str) -> Generator[str | PyinfraCommand, None, None]:
     """Install the keyring at *url* to *dest* if *dest* does not already match *sha512*.
 
     A download whose checksum differs is never installed (see :func:`fetch_command`).
@@ -78,7 +80,7 @@ def update_command(timeout: int, attempts: int = 3, pause: str = JITTER) -> str:
 
 
 @operation(is_idempotent=False)
-def apt_update(timeout: int = 120):
+def apt_update(timeout: int = 120) -> Generator[str | PyinfraCommand, None, None]:
     """Refresh apt's lists (bounded time, retried). Use with ``_if=`` for idempotent deploys.
 
     + timeout: seconds after which one ``apt-get update`` attempt is killed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pyinfra.api import FactBase
 
@@ -30,7 +31,7 @@ class NftTableComment(FactBase[str]):
     def default() -> str:
         return ""
 
-    def requires_command(self, *args, **kwargs) -> str:
+    def requires_command(self, *args: Any, **kwargs: Any) -> str:
         return "nft"
 
     def command(self, family: str, table: str) -> str:

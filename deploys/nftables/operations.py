@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.facts.files import FileContents
 
 from deploys.nftables.facts import NftTableComment
 
 
 @operation()
-def nft_ruleset(path: str, content: str, family: str, table: str, comment: str):
+def nft_ruleset(path: str, content: str, family: str, table: str,
+                comment: str) -> Generator[str | PyinfraCommand, None, None]:
     """Write *content* to *path* and load it, unless file and live table are current.
 
     The new file is uploaded next to *path*, validated with ``nft -c -f``, and only then moved

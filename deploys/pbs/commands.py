@@ -156,8 +156,11 @@ def prune_job_create(job_id: str, opts: Mapping[str, Any]) -> list[Arg]:
 
 # --- remotes (§6.4) --------------------------------------------------------------------------
 
-def remote_create(name: str, opts: Mapping[str, Any], password: HiddenValue) -> list[Arg]:
+def remote_create(name: str, opts: Mapping[str, Any], password: HiddenValue | str) -> list[Arg]:
     """``remote create <name> --host … --auth-id … --password <secret> [--fingerprint …]``.
+
+    *password* is the secret, or a :mod:`~deploys.pbs.secretcmd` placeholder filled in when
+    the command runs.
 
     The CLI/API property is ``auth-id`` (the docs' ``--userid`` is stale).
     """
@@ -165,8 +168,8 @@ def remote_create(name: str, opts: Mapping[str, Any], password: HiddenValue) -> 
 
 
 def remote_update(name: str, opts: Mapping[str, Any], delete: Iterable[str] = (),
-                  password: HiddenValue | None = None) -> list[Arg]:
-    """``remote update <name> [opts] [--password <secret>] [--delete prop]…``."""
+                  password: HiddenValue | str | None = None) -> list[Arg]:
+    """``remote update <name> [opts] [--password <secret or placeholder>] [--delete prop]…``."""
     full = dict(opts)
     if password is not None:
         full["password"] = password

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
+from typing import Literal, overload
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -28,7 +29,8 @@ _FINGERPRINTS: dict[tuple[int, str], str] = {}
 
 def fleet() -> list[HostView]:
     """Every inventory host as a :class:`HostView`."""
-    return [HostView(h.name, tuple(h.groups), h.data.dict()) for h in host.inventory]
+    return [HostView(h.name, tuple(h.groups), h.data.dict())  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+            for h in host.inventory]
 
 
 def view(name: str) -> HostView:
@@ -42,6 +44,14 @@ def pem_fingerprint(pem: bytes) -> str:
     return ":".join(digest[i:i + 2] for i in range(0, 64, 2))
 
 
+@overload
+def fingerprint_of(name: str, required: Literal[True] = True) -> str: ...
+
+
+@overload
+def fingerprint_of(name: str, required: bool) -> str | None: ...
+
+
 def fingerprint_of(name: str, required: bool = True) -> str | None:
     """The certificate fingerprint PBS host *name* serves (or will serve after this run).
 
@@ -52,6 +62,7 @@ def fingerprint_of(name: str, required: bool = True) -> str | None:
     if key in _FINGERPRINTS:
         return _FINGERPRINTS[key]
     custom = view(name).value("pbs_certificate")
+    value: str | None
     if custom:
         value = pem_fingerprint(Path(custom["cert"]).expanduser().read_bytes())
     else:
@@ -92,7 +103,7 @@ def validate_for_config() -> None:
     relaxed = {name: key if (key.owner == settings.__name__ or not key.required)
                else dataclasses.replace(key, default=None)
                for name, key in schema.REGISTRY.items()}
-    found = schema.problems(host.data.dict(), relaxed)
+    found = schema.problems(host.data.dict(), relaxed)  # type: ignore[no-untyped-call]  # unannotated in pyinfra
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise schema.InventoryError(f"{host.name}: {found[0]}{more}")

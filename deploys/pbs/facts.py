@@ -28,7 +28,7 @@ def _json(output: list[str], what: str) -> Any:
                                f"{exc}") from exc
 
 
-class PbsList(FactBase[list]):
+class PbsList(FactBase[list[dict[str, Any]]]):
     """``proxmox-backup-manager <kind> list --output-format json`` as a list of dicts.
 
     + kind: one of :data:`LIST_KINDS` (``datastore``, ``prune-job``, ``remote``, ``acl``, …)
@@ -42,7 +42,7 @@ class PbsList(FactBase[list]):
     """
 
     @staticmethod
-    def default() -> list:
+    def default() -> list[dict[str, Any]]:
         return []
 
     def requires_command(self, *args: Any, **kwargs: Any) -> str:
@@ -53,12 +53,12 @@ class PbsList(FactBase[list]):
             raise ValueError(f"PbsList: unknown kind {kind!r}")
         return shlex.join(commands.list_json(kind))
 
-    def process(self, output: list[str]) -> list:
+    def process(self, output: list[str]) -> list[dict[str, Any]]:
         data = _json(output, "list")
         return data if isinstance(data, list) else []
 
 
-class PbsTokens(FactBase[list]):
+class PbsTokens(FactBase[list[dict[str, Any]]]):
     """``user list-tokens <userid> --output-format json``; [] when the user does not exist.
 
     + userid: the user whose tokens to list (``name@realm``)
@@ -72,7 +72,7 @@ class PbsTokens(FactBase[list]):
     """
 
     @staticmethod
-    def default() -> list:
+    def default() -> list[dict[str, Any]]:
         return []
 
     def requires_command(self, *args: Any, **kwargs: Any) -> str:
@@ -81,12 +81,12 @@ class PbsTokens(FactBase[list]):
     def command(self, userid: str) -> str:
         return shlex.join(commands.token_list(userid)) + " 2>/dev/null || echo '[]'"
 
-    def process(self, output: list[str]) -> list:
+    def process(self, output: list[str]) -> list[dict[str, Any]]:
         data = _json(output, "list-tokens")
         return data if isinstance(data, list) else []
 
 
-class PbsNode(FactBase[dict]):
+class PbsNode(FactBase[dict[str, Any]]):
     """``node show --output-format json`` (node.cfg).
 
     **Example:**
@@ -98,7 +98,7 @@ class PbsNode(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, Any]:
         return {}
 
     def requires_command(self, *args: Any, **kwargs: Any) -> str:
@@ -107,12 +107,12 @@ class PbsNode(FactBase[dict]):
     def command(self) -> str:
         return shlex.join(commands.node_show())
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, Any]:
         data = _json(output, "node show")
         return data if isinstance(data, dict) else {}
 
 
-class PbsCertFingerprint(FactBase[str]):
+class PbsCertFingerprint(FactBase[str | None]):
     """SHA-256 fingerprint of the proxy certificate from ``cert info`` (None: no cert).
 
     **Example:**
@@ -134,7 +134,7 @@ class PbsCertFingerprint(FactBase[str]):
         return value or None
 
 
-class DatastorePaths(FactBase[dict]):
+class DatastorePaths(FactBase[dict[str, dict[str, Any]]]):
     """Owner and chunk-store presence of datastore directories.
 
     + paths: the datastore directories
@@ -148,7 +148,7 @@ class DatastorePaths(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, dict[str, Any]]:
         return {}
 
     def command(self, paths: list[str]) -> str:
@@ -158,7 +158,7 @@ class DatastorePaths(FactBase[dict]):
                 "if [ -d \"$p/.chunks\" ]; then c=chunks; else c=none; fi; "
                 "printf '%s\\t%s\\t%s\\n' \"$o\" \"$c\" \"$p\"; done")
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
         out = {}
         for line in output:
             owner, chunks, path = line.split("\t", 2)
@@ -167,7 +167,7 @@ class DatastorePaths(FactBase[dict]):
         return out
 
 
-class RemotePasswordDigests(FactBase[dict]):
+class RemotePasswordDigests(FactBase[dict[str, str]]):
     """sha256 of each remote's stored password (remote.cfg keeps it base64-encoded), so the
     controller can tell whether a token secret changed without the secret leaving the host.
 
@@ -179,7 +179,7 @@ class RemotePasswordDigests(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, str]:
         return {}
 
     def command(self) -> str:
@@ -189,5 +189,5 @@ class RemotePasswordDigests(FactBase[dict]):
                 "printf '%s %s\\n' \"$n\" \"$(printf '%s' \"$p\" | base64 -d | sha256sum | "
                 "cut -d' ' -f1)\"; done")
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)

@@ -11,11 +11,12 @@ desired state, and yields nothing on a converged host. Every PBS command is wrap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
+from pyinfra.api.command import PyinfraCommand
 
 from deploys.pbs import commands, plan, secretcmd
 from deploys.pbs.desired import DATASTORE_MANAGED, Acl
@@ -23,7 +24,8 @@ from deploys.pbs.desired import DATASTORE_MANAGED, Acl
 
 @operation()
 def datastore(ds_name: str, path: str, options: Mapping[str, Any],
-              current: Mapping[str, Any] | None, reuse_chunk_store: bool):
+              current: Mapping[str, Any] | None,
+              reuse_chunk_store: bool) -> Generator[str | PyinfraCommand, None, None]:
     """Create (re-attaching an existing chunk store with PBS 4's ``--reuse-datastore``) or
     update one datastore. Refusals are decided before, in :func:`datastore_refusal`.
 
@@ -72,7 +74,7 @@ def datastore_refusal(ds_name: str, path: str, current: Mapping[str, Any] | None
 
 @operation()
 def job(kind: str, job_id: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
-        managed: Iterable[str]):
+        managed: Iterable[str]) -> Generator[str | PyinfraCommand, None, None]:
     """Create or update one prune/verify/sync job.
 
     + kind: ``prune-job``, ``verify-job`` or ``sync-job``
@@ -102,7 +104,7 @@ def job(kind: str, job_id: str, options: Mapping[str, Any], current: Mapping[str
 
 
 @operation()
-def remove(kind: str, object_id: str, exists: bool):
+def remove(kind: str, object_id: str, exists: bool) -> Generator[str | PyinfraCommand, None, None]:
     """Remove one object listed in ``pbs_remove`` (datastores keep their data).
 
     + kind: ``datastore``, ``remote``, ``token`` or a job kind
@@ -130,7 +132,8 @@ def remove(kind: str, object_id: str, exists: bool):
 
 
 @operation()
-def user(userid: str, options: Mapping[str, Any], current: Mapping[str, Any] | None):
+def user(userid: str, options: Mapping[str, Any],
+         current: Mapping[str, Any] | None) -> Generator[str | PyinfraCommand, None, None]:
     """Create a PBS user (realm pbs, no password: it authenticates with tokens) or update it.
 
     + userid: ``name@pbs``
@@ -157,7 +160,8 @@ def user(userid: str, options: Mapping[str, Any], current: Mapping[str, Any] | N
 
 @operation()
 def token(token_id: str, options: Mapping[str, Any], exists: bool, secret_known: bool,
-          regenerate: bool, store_path: str, store_key: str):
+          regenerate: bool, store_path: str,
+          store_key: str) -> Generator[str | PyinfraCommand, None, None]:
     """Generate an API token, capturing its one-time secret into the controller store.
 
     An existing token whose secret the store lacks is reported, not replaced, unless
@@ -194,7 +198,7 @@ def token(token_id: str, options: Mapping[str, Any], exists: bool, secret_known:
 
 
 @operation()
-def acls(add: list[Acl], remove_: list[Acl]):
+def acls(add: list[Acl], remove_: list[Acl]) -> Generator[str | PyinfraCommand, None, None]:
     """Grant missing ACL entries and revoke stale ones of identities this deploy manages.
 
     + add: entries to grant
@@ -221,7 +225,8 @@ def acls(add: list[Acl], remove_: list[Acl]):
 
 @operation()
 def remote(remote_name: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
-           push_password: bool, store_path: str, store_key: str, pin_from: str | None = None):
+           push_password: bool, store_path: str, store_key: str,
+           pin_from: str | None = None) -> Generator[str | PyinfraCommand, None, None]:
     """A remote with its pinned fingerprint; the password (a token secret) is filled in at
     execution time from the controller store and never printed. With *pin_from* (the peer had
     no certificate when planning) the fingerprint is read from that peer when executing.
@@ -264,7 +269,8 @@ def remote(remote_name: str, options: Mapping[str, Any], current: Mapping[str, A
 
 
 @operation()
-def node_config(sets: Mapping[str, str], deletes: list[str]):
+def node_config(sets: Mapping[str, str],
+                deletes: list[str]) -> Generator[str | PyinfraCommand, None, None]:
     """``node update`` for the TLS ciphers / ACME settings.
 
     + sets: node.cfg keys to set
@@ -284,7 +290,7 @@ def node_config(sets: Mapping[str, str], deletes: list[str]):
 
 
 @operation()
-def sync_point(what: str):
+def sync_point(what: str) -> Generator[str | PyinfraCommand, None, None]:
     """A no-op every host of the run passes at the same place in the code.
 
     pyinfra orders operations as a graph of each host's own sequence; an operation shared by

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 from pyinfra import host, logger, state
 from pyinfra.api import StringCommand, deploy, operation
+from pyinfra.api.command import PyinfraCommand
 
 from deploys import schema
 from deploys.connection import privileges
@@ -160,7 +162,7 @@ def gather(policy: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 @operation()
-def report(policy: str, report_dir: str):
+def report(policy: str, report_dir: str) -> Generator[str | PyinfraCommand, None, None]:
     """Gather, print and save the hardening report at execution time; never a change.
 
     + policy: the TLS policy the proxy should satisfy (``tls13``, ``modern``, ``default``)

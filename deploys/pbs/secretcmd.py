@@ -41,7 +41,8 @@ def digest(secret: str) -> str:
 
 def fill(template: Sequence[Any], secrets: Sequence[str]) -> list[Any]:
     """*template* with each placeholder replaced by its secret as a HiddenValue."""
-    values = {placeholder(i): HiddenValue(s) for i, s in enumerate(secrets)}
+    values = {placeholder(i): HiddenValue(s)  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+              for i, s in enumerate(secrets)}
     return [values.get(part, part) if isinstance(part, str) else part for part in template]
 
 

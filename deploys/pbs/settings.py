@@ -93,7 +93,7 @@ def _jobs(where: str, value: Any, spec: Mapping[str, Any]) -> str | None:
     return None
 
 
-def check_datastores(value: dict) -> str | None:
+def check_datastores(value: dict[str, Any]) -> str | None:
     for name, spec in value.items():
         where = f"datastore {name!r}"
         problem = (_id_problem(where, name, "name") or spec_problem(where, spec, DATASTORE_SPEC)
@@ -110,7 +110,7 @@ def check_datastores(value: dict) -> str | None:
     return None
 
 
-def check_sync_jobs(value: list) -> str | None:
+def check_sync_jobs(value: list[Any]) -> str | None:
     for i, job in enumerate(value):
         problem = spec_problem(f"sync job {i}", job, SYNC_SPEC,
                                required=("remote", "remote_store", "store"))
@@ -119,7 +119,7 @@ def check_sync_jobs(value: list) -> str | None:
     return None
 
 
-def check_users(value: dict) -> str | None:
+def check_users(value: dict[str, Any]) -> str | None:
     for userid, spec in value.items():
         where = f"user {userid!r}"
         if not USERID_RE.match(userid):
@@ -150,7 +150,7 @@ def _role_problem(where: str, role: Any) -> str | None:
     return None
 
 
-def check_storages(value: list) -> str | None:
+def check_storages(value: list[Any]) -> str | None:
     for i, storage in enumerate(value):
         where = f"PVE storage {i}"
         problem = spec_problem(where, storage, STORAGE_SPEC, required=("pbs", "datastore"))
@@ -162,14 +162,14 @@ def check_storages(value: list) -> str | None:
     return None
 
 
-def _file_pair(value: dict | None) -> str | None:
+def _file_pair(value: dict[str, Any] | None) -> str | None:
     if value is None:
         return None
     return spec_problem("pbs_certificate", value, {"cert": str, "key": str},
                         required=("cert", "key"))
 
 
-def _acme(value: dict | None) -> str | None:
+def _acme(value: dict[str, Any] | None) -> str | None:
     if value is None:
         return None
     problem = spec_problem("pbs_acme", value, {"account": str, "domains": list},
@@ -179,7 +179,7 @@ def _acme(value: dict | None) -> str | None:
     return problem
 
 
-def _removals(value: dict) -> str | None:
+def _removals(value: dict[str, Any]) -> str | None:
     kinds = ("datastore", "prune-job", "verify-job", "sync-job", "remote", "token")
     for kind, ids in value.items():
         if kind not in kinds:

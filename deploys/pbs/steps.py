@@ -90,8 +90,14 @@ def _tls() -> list[Any]:
     return changed
 
 
+def _listed(kind: str, key: str) -> dict[str, dict[str, Any]]:
+    """The PBS objects of *kind* as they are now, by their *key* (``name``, ``id``, …)."""
+    rows = host.get_fact(PbsList, kind=kind)
+    return plan.by_id(rows, key)
+
+
 def _datastores(objs: PbsObjects, pbs_major: int) -> None:
-    current = plan.by_id(host.get_fact(PbsList, kind="datastore"), "name")
+    current = _listed("datastore", "name")
     paths = host.get_fact(DatastorePaths, paths=[d.path for d in objs.datastores.values()])
     for ds in objs.datastores.values():
         chunk_store = bool(paths.get(ds.path, {}).get("chunks"))
@@ -122,7 +128,7 @@ def namespaces(objs: PbsObjects) -> None:
 
 def pbs_access(objs: PbsObjects) -> None:
     """Users, tokens (secrets captured to the controller) and least-privilege ACLs."""
-    users = plan.by_id(host.get_fact(PbsList, kind="user"), "userid")
+    users = _listed("user", "userid")
     for userid, opts in sorted(objs.users.items()):
         operations.user(name=f"User {userid}", userid=userid, options=opts,
                         current=users.get(userid))
@@ -145,7 +151,7 @@ def pbs_access(objs: PbsObjects) -> None:
 
 
 def _remotes_and_sync(objs: PbsObjects) -> None:
-    current = plan.by_id(host.get_fact(PbsList, kind="remote"), "name")
+    current = _listed("remote", "name")
     digests = host.get_fact(RemotePasswordDigests) if current else {}
     for remote in objs.remotes.values():
         peer = remote.secret.pbs_host
@@ -165,7 +171,7 @@ def _remotes_and_sync(objs: PbsObjects) -> None:
 
 
 def _jobs(kind: str, wanted: dict[str, dict[str, Any]], managed: tuple[str, ...]) -> None:
-    current = plan.by_id(host.get_fact(PbsList, kind=kind), "id")
+    current = _listed(kind, "id")
     for job_id, opts in sorted(wanted.items()):
         operations.job(name=f"{kind} {job_id}", kind=kind, job_id=job_id, options=opts,
                        current=current.get(job_id), managed=managed)
@@ -220,4 +226,4 @@ def pbs_config_step(pbs_major: int | None = None) -> None:
         logger.warning(f"{host.name}: PBS configuration skipped: proxmox-backup-server is not "
                        "installed and test_only_skip_packages skips it")
         return
-    pbs_config(pbs_major)
+    pbs_config(pbs_major=pbs_major)

@@ -55,7 +55,7 @@ class Verdict:
             self.refusals.append(message)
 
 
-def _check_platform(s: dict, v: Verdict, over: list[str]) -> None:
+def _check_platform(s: dict[str, Any], v: Verdict, over: list[str]) -> None:
     if s.get("arch") not in ("amd64", "x86_64"):
         v.add("arch", f"architecture {s.get('arch') or 'unknown'} is not amd64", over)
     major = str(s.get("os_version", "")).split(".")[0]
@@ -68,7 +68,7 @@ def _check_platform(s: dict, v: Verdict, over: list[str]) -> None:
         v.add("aes_ni", "CPU lacks AES-NI (PBS encryption and TLS would crawl)", over)
 
 
-def _check_memory(s: dict, v: Verdict, over: list[str], min_gib: int) -> None:
+def _check_memory(s: dict[str, Any], v: Verdict, over: list[str], min_gib: int) -> None:
     ram = int(s.get("mem_total_bytes") or 0)
     # MemTotal excludes kernel reservations: allow 5 % below the nominal size.
     if ram < min_gib * GIB * 0.95:
@@ -79,7 +79,7 @@ def _check_memory(s: dict, v: Verdict, over: list[str], min_gib: int) -> None:
         v.warnings.append("no ECC memory controller found (EDAC): ECC RAM is recommended")
 
 
-def _check_storage(s: dict, v: Verdict, over: list[str]) -> None:
+def _check_storage(s: dict[str, Any], v: Verdict, over: list[str]) -> None:
     raid = [d for d in s.get("storage_drivers", []) if d in RAID_DRIVERS]
     if raid:
         v.add("controller", f"RAID controller driver {', '.join(raid)} found: ZFS needs "
@@ -89,7 +89,7 @@ def _check_storage(s: dict, v: Verdict, over: list[str]) -> None:
         v.add("controller", f"disks behind hardware RAID: {'; '.join(hidden)}", over)
 
 
-def _check_network(s: dict, v: Verdict, over: list[str]) -> None:
+def _check_network(s: dict[str, Any], v: Verdict, over: list[str]) -> None:
     nics = s.get("nics") or {}
     known = {n: sp for n, sp in nics.items() if isinstance(sp, int) and sp > 0}
     if not known:
@@ -102,7 +102,7 @@ def _check_network(s: dict, v: Verdict, over: list[str]) -> None:
         v.warnings.append(f"fastest NIC {best_name} links at {best} Mb/s (< 10 Gb/s)")
 
 
-def _check_zfs(s: dict, v: Verdict, over: list[str], needs_zfs: bool) -> None:
+def _check_zfs(s: dict[str, Any], v: Verdict, over: list[str], needs_zfs: bool) -> None:
     kernel = s.get("kernel", "?")
     if s.get("zfs_loaded") or s.get("zfs_modinfo"):
         return
@@ -123,7 +123,7 @@ def _check_zfs(s: dict, v: Verdict, over: list[str], needs_zfs: bool) -> None:
         v.warnings.append(message + "; no zfs_pools configured, continuing")
 
 
-def evaluate(survey: dict, overridden: list[str], min_ram_gib: int = 8,
+def evaluate(survey: dict[str, Any], overridden: list[str], min_ram_gib: int = 8,
              needs_zfs: bool = True) -> Verdict:
     """Pure preflight logic: the survey (from :class:`HostSurvey`) in, a :class:`Verdict` out."""
     v = Verdict()
@@ -136,7 +136,7 @@ def evaluate(survey: dict, overridden: list[str], min_ram_gib: int = 8,
 
 
 @deploy("Preflight")
-def preflight() -> dict:
+def preflight() -> dict[str, Any]:
     """Survey the host; raise DeployError (nothing executed anywhere) on any refusal.
 
     Returns the survey, with ``codename`` and ``pbs_major`` added, for the later steps.

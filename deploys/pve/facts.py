@@ -32,7 +32,7 @@ def parse_storage_cfg(lines: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-class PveStorageConfig(FactBase[dict]):
+class PveStorageConfig(FactBase[dict[str, dict[str, Any]]]):
     """The parsed ``/etc/pve/storage.cfg`` ({} when absent).
 
     **Example:**
@@ -44,17 +44,17 @@ class PveStorageConfig(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, dict[str, Any]]:
         return {}
 
     def command(self) -> str:
         return f"cat {STORAGE_CFG} 2>/dev/null || true"
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
         return parse_storage_cfg(output)
 
 
-class PveSecretDigests(FactBase[dict]):
+class PveSecretDigests(FactBase[dict[str, str]]):
     """sha256 of ``<id>.pw`` and ``<id>.enc`` (trailing newlines stripped) per storage id; the
     secrets themselves never leave the node.
 
@@ -69,7 +69,7 @@ class PveSecretDigests(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, str]:
         return {}
 
     def command(self, storage_ids: list[str]) -> str:
@@ -79,5 +79,5 @@ class PveSecretDigests(FactBase[dict]):
                 "printf '%s %s\\n' \"$n\" \"$(tr -d '\\n' < \"$f\" | sha256sum | "
                 "cut -d' ' -f1)\"; done; done")
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)

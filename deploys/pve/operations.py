@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
+from pyinfra.api.command import PyinfraCommand
 
 from deploys.pbs import commands as pbs_commands
 from deploys.pbs import plan, secretcmd
@@ -39,7 +40,8 @@ def storage_refusal(storage: PveStorage, current: Mapping[str, Any] | None) -> s
 
 @operation()
 def pbs_storage(storage: PveStorage, current: Mapping[str, Any] | None, push_password: bool,
-                key_fingerprint: str | None, store_path: str, store_keys: Sequence[str]):
+                key_fingerprint: str | None, store_path: str,
+                store_keys: Sequence[str]) -> Generator[str | PyinfraCommand, None, None]:
     """``pvesm add pbs`` when missing; ``pvesm set`` for a changed fingerprint, namespace,
     token, password (a regenerated secret) or encryption key. Secrets are filled in at
     execution time from the controller store and never printed.

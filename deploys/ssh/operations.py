@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.facts.files import FileContents
 
 
@@ -19,7 +21,7 @@ def check_and_reload_command(path: str, backup: str) -> StringCommand:
 
 
 @operation()
-def sshd_dropin(path: str, content: str):
+def sshd_dropin(path: str, content: str) -> Generator[str | PyinfraCommand, None, None]:
     """Write the sshd drop-in *path*; keep it only if ``sshd -t`` passes; reload sshd.
 
     A rejected drop-in is replaced by the previous one (or removed) and the operation fails.

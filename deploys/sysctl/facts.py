@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
 
-class SysctlState(FactBase[dict]):
+class SysctlState(FactBase[dict[str, dict[str, Any]]]):
     """Current value (whitespace-normalised) and writability of each sysctl key.
 
     A key the host cannot set (absent, mode 0444 in a network namespace, read-only
@@ -22,7 +24,7 @@ class SysctlState(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, dict[str, Any]]:
         return {}
 
     def command(self, keys: list[str]) -> StringCommand:
@@ -33,7 +35,7 @@ class SysctlState(FactBase[dict]):
         return StringCommand("sh", "-c", QuoteString(script), "sysctl-state",
                              *(QuoteString(k) for k in keys))
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
         state = {}
         for line in output:
             key, _, rest = line.partition("\t")

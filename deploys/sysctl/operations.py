@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.facts.files import FileContents
 
 from deploys.sysctl.facts import SysctlState
@@ -26,7 +27,8 @@ def set_command(key: str, value: str) -> StringCommand:
 
 
 @operation()
-def sysctl_apply(settings: Mapping[str, object], skip_unsettable: bool = False):
+def sysctl_apply(settings: Mapping[str, object],
+                 skip_unsettable: bool = False) -> Generator[str | PyinfraCommand, None, None]:
     """Make the live values match *settings*; each value is read back after it is set.
 
     + settings: kernel parameter → value
@@ -54,7 +56,7 @@ def sysctl_apply(settings: Mapping[str, object], skip_unsettable: bool = False):
 
 
 @operation()
-def zfs_arc_live(arc_max_bytes: int):
+def zfs_arc_live(arc_max_bytes: int) -> Generator[str | PyinfraCommand, None, None]:
     """Set ``zfs_arc_max`` on the loaded ZFS module (no-op when the module is not loaded).
 
     + arc_max_bytes: the ARC limit in bytes

@@ -52,7 +52,7 @@ def parse_disks(lines: list[str]) -> dict[str, dict[str, Any]]:
     return disks
 
 
-class ZfsDisks(FactBase[dict]):
+class ZfsDisks(FactBase[dict[str, dict[str, Any]]]):
     """Partitions, signatures and mounts of each disk named by ``/dev/disk/by-id`` path.
 
     The TEST-ONLY override file may replace a disk's state (key ``disks``).
@@ -69,14 +69,14 @@ class ZfsDisks(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, dict[str, Any]]:
         return {}
 
     def command(self, paths: list[str]) -> StringCommand:
         return StringCommand("sh", "-c", QuoteString(_DISKS_SCRIPT + overrides.shell_snippet()),
                              "zfs-disks", *(QuoteString(p) for p in paths))
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
         lines, override = overrides.split(output)
         disks = parse_disks(lines)
         for path, state in (override.get("disks") or {}).items():
@@ -84,7 +84,7 @@ class ZfsDisks(FactBase[dict]):
         return disks
 
 
-class ZpoolStatus(FactBase[list]):
+class ZpoolStatus(FactBase[list[str]]):
     """``zpool status -P`` lines of every imported pool (empty without ZFS tools).
 
     The TEST-ONLY override file may supply them (key ``zpool_status``, a list of lines).
@@ -99,19 +99,19 @@ class ZpoolStatus(FactBase[list]):
     """
 
     @staticmethod
-    def default() -> list:
+    def default() -> list[str]:
         return []
 
     def command(self) -> str:
         return ("if command -v zpool >/dev/null; then zpool status -P 2>/dev/null; fi; "
                 + overrides.shell_snippet())
 
-    def process(self, output: list[str]) -> list:
+    def process(self, output: list[str]) -> list[str]:
         lines, override = overrides.split(output)
         return list(override.get("zpool_status", lines))
 
 
-class ZfsProperties(FactBase[dict]):
+class ZfsProperties(FactBase[dict[str, dict[str, str]]]):
     """Local properties of every ZFS filesystem: ``{dataset: {property: value}}``.
 
     **Example:**
@@ -123,17 +123,17 @@ class ZfsProperties(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, dict[str, str]]:
         return {}
 
-    def requires_command(self, *args, **kwargs) -> str:
+    def requires_command(self, *args: Any, **kwargs: Any) -> str:
         return "zfs"
 
     def command(self) -> str:
         return ("zfs get -H -p -t filesystem -o name,property,value "
                 "mountpoint,atime,relatime,compression,recordsize 2>/dev/null || true")
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, dict[str, str]]:
         props: dict[str, dict[str, str]] = {}
         for line in output:
             parts = line.split("\t")

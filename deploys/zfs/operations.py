@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, operation
+from pyinfra.api.command import PyinfraCommand
 from pyinfra.facts.files import Directory
 
 from deploys.zfs import plan as zfsplan
@@ -20,7 +22,8 @@ def current_plan(pool: dict[str, Any], wipe_allow: list[str]) -> zfsplan.PoolPla
 
 
 @operation()
-def zfs_pool(pool: dict[str, Any], wipe_allow: list[str]):
+def zfs_pool(pool: dict[str, Any],
+             wipe_allow: list[str]) -> Generator[str | PyinfraCommand, None, None]:
     """Create *pool* if absent; same topology = no-op; other topology = drift warning.
 
     Disks in use are refused unless on *wipe_allow*; ``-f`` only with an allow-listed disk.
@@ -54,7 +57,8 @@ def zfs_pool(pool: dict[str, Any], wipe_allow: list[str]):
 
 
 @operation()
-def zfs_datastore_datasets(pool: str, stores: list[str]):
+def zfs_datastore_datasets(pool: str,
+                           stores: list[str]) -> Generator[str | PyinfraCommand, None, None]:
     """One dataset per datastore, mounted at /mnt/datastore/<name>, with GC-safe properties.
 
     + pool: the pool the datasets live in

@@ -35,6 +35,10 @@ class Vdev:
         return self.kind, frozenset(self.disks)
 
 
+#: A class's vdevs, compared regardless of order: {(kind, {disks})}.
+VdevSet = frozenset[tuple[str, frozenset[str]]]
+
+
 @dataclass
 class Topology:
     """Data vdevs plus the special and log classes."""
@@ -43,9 +47,10 @@ class Topology:
     special: list[Vdev] = field(default_factory=list)
     log: list[Vdev] = field(default_factory=list)
 
-    def signature(self) -> tuple[frozenset, frozenset, frozenset]:
-        return tuple(frozenset(v.key() for v in vs)  # type: ignore[return-value]
-                     for vs in (self.data, self.special, self.log))
+    def signature(self) -> tuple[VdevSet, VdevSet, VdevSet]:
+        data, special, log = (frozenset(v.key() for v in vs)
+                              for vs in (self.data, self.special, self.log))
+        return data, special, log
 
     def disks(self) -> list[str]:
         return [d for vs in (self.data, self.special, self.log) for v in vs for d in v.disks]
