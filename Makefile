@@ -25,7 +25,7 @@ monitoring: bootstrap
 
 ## Trees the type checker covers (strict, see [tool.mypy] in pyproject.toml); add yours here.
 ## The lab's simulators are python3 scripts without .py: every executable in lab/simulators/.
-MYPY_PATHS := pbs_agent lab $(shell find lab/simulators -maxdepth 1 -type f -perm -u+x | sort)
+MYPY_PATHS := pbs_agent deploys lab $(shell find lab/simulators -maxdepth 1 -type f -perm -u+x | sort)
 
 lint: bootstrap
 	$(VENV)/ruff check .
