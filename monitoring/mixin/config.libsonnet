@@ -16,6 +16,7 @@
     gcMaxAgeDays: 8,
     fullForecastDays: 7,
     datastoreFullRatio: 0.9,
+    verifyFailedWindow: '1d',  // PbsVerifySnapshotsFailed: failed snapshots within this window
     // Hardware
     diskHotCelsius: 55,  // SATA/SAS
     nvmeHotCelsius: 70,

@@ -19,6 +19,10 @@ SEP = "\x1f"
 BACKUP_LABELS = ["datastore", "namespace", "backup_type", "backup_id"]
 VERIFY_TYPES = frozenset({"verify", "verificationjob", "verify_group", "verify_snapshot"})
 SYNC_TYPES = frozenset({"syncjob", "sync"})
+#: GcSummary fields kept per datastore from the newest GC that printed them.
+GC_FIELDS = ("removed_bytes", "removed_chunks", "pending_bytes", "pending_chunks",
+             "removed_bad", "still_bad", "original_bytes", "disk_bytes", "disk_chunks",
+             "dedup_factor", "average_chunk_bytes", "cache_hits", "cache_misses")
 #: Worker types whose per-task log the collector reads.
 LOG_TYPES = frozenset({"backup", "garbage_collection"}) | VERIFY_TYPES | SYNC_TYPES
 
@@ -35,6 +39,11 @@ class TaskStats:
         if data:
             for key in self.data:
                 self.data[key] = dict(data.get(key, {}))
+        for rec in self.data["gc"].values():  # state written before the GC fields had names
+            for old, new in (("removed", "removed_bytes"), ("pending", "pending_bytes"),
+                             ("dedup", "dedup_factor")):
+                if old in rec:
+                    rec[new] = rec.pop(old)
 
     def add(self, line: ArchiveLine, log: TaskLog | None) -> None:
         """Fold one finished task in (its log is None when it was not read or is gone)."""
@@ -55,9 +64,12 @@ class TaskStats:
     def _add_backup(self, line: ArchiveLine, log: TaskLog) -> None:
         store, _, group = line.upid.worker_id.partition(":")
         btype, _, bid = group.partition("/")
-        if not bid or log.namespace is None:
-            return  # not a backup worker id we understand, or no start line to place it
-        key = SEP.join((store, log.namespace, btype, bid))
+        # PBS names the namespace only in its "starting new backup" line; logs of other
+        # writers (pbs-plus) have none: their archives count under the root namespace.
+        namespace = log.namespace if log.namespace is not None else "" if log.uploads else None
+        if not bid or namespace is None:
+            return  # not a backup worker id we understand, or nothing to place
+        key = SEP.join((store, namespace, btype, bid))
         logical = sum(u.size for u in log.uploads)
         sums = [logical, sum(u.uploaded for u in log.uploads), sum(u.chunks for u in log.uploads),
                 sum(u.client_dups for u in log.uploads), sum(u.server_dups for u in log.uploads)]
@@ -76,14 +88,23 @@ class TaskStats:
         if line.endtime >= rec["end"]:
             rec.update(end=line.endtime, duration=max(line.endtime - line.upid.starttime, 0),
                        success=int(line.status != "error"))
-        if log.gc_removed_bytes is not None and line.endtime >= rec["summary_end"]:
-            rec.update(summary_end=line.endtime, removed=log.gc_removed_bytes,
-                       pending=log.gc_pending_bytes or 0, dedup=log.gc_dedup_factor)
+        if log.gc.printed() and line.endtime >= rec["summary_end"]:
+            rec["summary_end"] = line.endtime
+            # a line PBS prints only when its value is not 0 stands for 0 when absent; a value
+            # whose line could not be read keeps the one of the last GC that printed it
+            values = {name: getattr(log.gc, name) for name in GC_FIELDS}
+            if log.gc.removed_bytes is not None:
+                for name in ("pending_bytes", "pending_chunks", "removed_bad", "still_bad"):
+                    values[name] = 0 if values[name] is None else values[name]
+            rec.update({name: v for name, v in values.items() if v is not None})
 
     def _add_verify(self, line: ArchiveLine, log: TaskLog) -> None:
         store = line.upid.datastore
         rec = self.data["verify"].setdefault(
             store, {"read": 0, "decoded": 0, "seconds": 0.0, "errors": 0, "end": -1})
+        for result, n in (("ok", log.verify_ok), ("failed", log.verify_failed),
+                          ("skipped", log.verify_skipped)):
+            rec[f"snapshots_{result}"] = rec.get(f"snapshots_{result}", 0) + n
         rec["read"] += log.verify_read_bytes
         rec["decoded"] += log.verify_decoded_bytes
         rec["seconds"] += log.verify_seconds
@@ -151,12 +172,26 @@ class TaskStats:
         return [*c, dups, *g.values()]
 
     def _gc_families(self) -> list[Metric]:
-        spec = (("removed_bytes", "removed", "Bytes removed by the last GC that swept."),
-                ("pending_bytes", "pending", "Bytes the last GC kept only for safety."),
-                ("dedup_factor", "dedup", "Deduplication factor logged by the last GC."),
-                ("duration_seconds", "duration", "Duration of the last GC task."),
-                ("end_timestamp_seconds", "end", "End time of the last GC task."),
-                ("success", "success", "1 if the last GC task succeeded."))
+        spec = (
+            ("removed_bytes", "removed_bytes", "Bytes removed by the last GC that swept."),
+            ("removed_chunks", "removed_chunks", "Chunks removed by the last GC that swept."),
+            ("pending_bytes", "pending_bytes", "Bytes the last GC kept only for safety."),
+            ("pending_chunks", "pending_chunks", "Chunks the last GC kept only for safety."),
+            ("removed_bad_chunks", "removed_bad", "Bad (.bad) chunks the last GC removed."),
+            ("still_bad_chunks", "still_bad", "Bad (.bad) chunks the last GC left over."),
+            ("original_data_bytes", "original_bytes",
+             "Logical bytes referenced by all index files (\"Original data usage\")."),
+            ("disk_bytes", "disk_bytes", "Bytes of the chunks in use on disk (\"On-Disk usage\")."),
+            ("disk_chunks", "disk_chunks", "Chunks in use on disk (\"On-Disk chunks\")."),
+            ("average_chunk_bytes", "average_chunk_bytes", "Average on-disk size of a chunk."),
+            ("dedup_factor", "dedup_factor", "Deduplication factor logged by the last GC."),
+            ("chunk_cache_hits", "cache_hits",
+             "Chunk digest cache hits of the last GC's mark phase (PBS 4)."),
+            ("chunk_cache_misses", "cache_misses",
+             "Chunk digest cache misses of the last GC's mark phase (PBS 4)."),
+            ("duration_seconds", "duration", "Duration of the last GC task."),
+            ("end_timestamp_seconds", "end", "End time of the last GC task."),
+            ("success", "success", "1 if the last GC task succeeded."))
         out: list[Metric] = []
         for name, field, help_ in spec:
             fam = GaugeMetricFamily(f"pbs_gc_last_{name}", help_, labels=["datastore"])
@@ -186,11 +221,17 @@ class TaskStats:
             "success": GaugeMetricFamily("pbs_verify_last_success",
                                          "1 if the last verify task succeeded.", labels=lab),
         }
+        snapshots = CounterMetricFamily(
+            "pbs_verify_snapshots", "Snapshots verified by verify tasks, by outcome: ok, failed "
+            "(an archive or the manifest did not verify), skipped (recently verified, gone or "
+            "locked).", labels=[*lab, "result"])
         for store, rec in sorted(self.data["verify"].items()):
             for field, fam in fams.items():
                 if field in rec:
                     fam.add_metric([store], rec[field])
-        return list(fams.values())
+            for result in ("ok", "failed", "skipped"):
+                snapshots.add_metric([store, result], rec.get(f"snapshots_{result}", 0))
+        return [*fams.values(), snapshots]
 
     def _sync_families(self) -> list[Metric]:
         lab = ["datastore", "job_id"]

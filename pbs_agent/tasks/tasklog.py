@@ -140,21 +140,48 @@ class UploadStat:
 
 
 @dataclass(slots=True)
+class GcSummary:
+    """The end-of-GC summary lines (pbs-datastore ``garbage_collection``); None = not printed.
+
+    Sizes are bytes (HumanByte parsed back); ``disk_*`` are chunks in use after the sweep.
+    """
+
+    removed_bytes: int | None = None
+    removed_chunks: int | None = None
+    pending_bytes: int | None = None
+    pending_chunks: int | None = None
+    removed_bad: int | None = None  # "Removed bad chunks"
+    still_bad: int | None = None  # "Leftover bad chunks"
+    original_bytes: int | None = None  # "Original data usage"
+    disk_bytes: int | None = None  # "On-Disk usage"
+    disk_chunks: int | None = None
+    dedup_factor: float | None = None
+    average_chunk_bytes: int | None = None
+    cache_hits: int | None = None  # PBS 4: "Chunk cache: hits H, misses M (hit ratio R%)"
+    cache_misses: int | None = None
+
+    def printed(self) -> bool:
+        """Whether any summary line was read (a GC that failed early prints none)."""
+        return any(getattr(self, name) is not None for name in self.__slots__)
+
+
+@dataclass(slots=True)
 class TaskLog:
     """What the agent needs from one per-task log file."""
 
     namespace: str | None = None
     uploads: list[UploadStat] = field(default_factory=list)
-    gc_removed_bytes: int | None = None
-    gc_pending_bytes: int | None = None
-    gc_dedup_factor: float | None = None
+    gc: GcSummary = field(default_factory=GcSummary)
     verify_read_bytes: int = 0
     verify_decoded_bytes: int = 0
     verify_seconds: float = 0.0
     verify_errors: int = 0
+    verify_ok: int = 0  # snapshots verified without errors
+    verify_failed: int = 0  # snapshots with a failed archive or an unreadable manifest
+    verify_skipped: int = 0  # "SKIPPED: verify …" (recently verified, gone, locked)
     sync_bytes: int | None = None
     sync_chunks: int | None = None
-    sync_rate: float | None = None
+    sync_rate: float | None = None  # None when PBS printed none or "NaN"
     result: str | None = None  # last line "TASK ..." text after "TASK "
     bad_lines: int = 0
 
@@ -164,11 +191,35 @@ _START_RE = re.compile(
 _UPLOAD_RE = re.compile(r"^Upload statistics for '(?P<name>.*)'$")
 _DUPS_RE = re.compile(r"^Duplicates: (\d+)\+(\d+)")
 _UPSIZE_RE = re.compile(r"^Upload size: (\d+)")
-_PENDING_RE = re.compile(r"^Pending removals: (.+?) \(in \d+ chunks\)$")
+#: Client-side line, also in task logs written by pbs-plus: "<archive>: had to backup X of Y
+#: (compressed Z) in N s (average R/s)"; 3.x: "... in 1.23s"; a 2024 rewording: "had to back
+#: up X of Y (Z compressed) in N s (average R/s)".
+_CLIENT_RE = re.compile(
+    r"^(?P<archive>\S+): had to back ?up (?P<dirty>.+?) of (?P<size>.+?) "
+    r"\((?:compressed .+?|.+? compressed)\) in [0-9.]+ ?s(?: \(average .+?/s\))?$")
+_GC_SIZE = {"Removed garbage": "removed_bytes", "Original data usage": "original_bytes",
+            "Average chunk size": "average_chunk_bytes"}
+_GC_COUNT = {"Removed chunks": "removed_chunks", "Removed bad chunks": "removed_bad",
+             "Leftover bad chunks": "still_bad", "On-Disk chunks": "disk_chunks"}
+_PENDING_RE = re.compile(r"^Pending removals: (.+?) \(in (\d+) chunks\)$")
+_DISK_RE = re.compile(r"^On-Disk usage: (.+?) \([0-9.]+%\)$")
+_CACHE_RE = re.compile(r"^Chunk cache: hits (\d+), misses (\d+) \(hit ratio [0-9.]+%\)$")
 _VERIFIED_RE = re.compile(
     r"^\s*verified ([0-9.]+)/([0-9.]+) MiB in ([0-9.]+) seconds, speed .* \((\d+) errors\)$")
+#: src/backup/verify.rs (3.2.4 and 4.2.3 alike): "verify <store>:<type>/<id>/<time>",
+#: "verify <store>:<snapshot>/<archive> failed: <err>", "… - manifest load error: …",
+#: "SKIPPED: verify <store>:<snapshot> (recently verified)" or " - <reason>".
+_SNAP = r"(?P<snap>\S+/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"
+_VERIFY_SNAP_RE = re.compile(rf"^verify [^:\s]+:{_SNAP}$")
+_VERIFY_FAIL_RE = re.compile(
+    rf"^verify [^:\s]+:{_SNAP}(?:/\S+ failed: | - manifest (?:load|update) error: )")
+_VERIFY_SKIP_RE = re.compile(rf"^SKIPPED: verify [^:\s]+:{_SNAP}(?: \(recently verified\)| - )")
+#: src/api2/pull.rs (3.x), src/server/sync.rs (4.x, also "pushed"). The rate is
+#: "NaN B/s" when nothing was pulled in builds between two commits of 2024-03-07.
 _SYNC_RE = re.compile(
-    r"^Summary: sync job pulled (.+?) in (\d+) chunks \(average rate: (.+?)/s\)$")
+    r"^Summary: sync job (?:pulled|pushed) (.+?) in (\d+) chunks \(average rate: (.+?)/s\)$")
+_SYNC_NONE = ("Summary: sync job found no new data to pull",
+              "Summary: sync job found no new data to push")
 _MIB = 1 << 20
 _STAMP_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d): ")
 
@@ -184,15 +235,30 @@ def namespace_of(relative_path: str) -> str:
 
 
 def message_of(line: str) -> str | None:
-    """The message of a ``<RFC3339 time>: message`` line; None if it has no timestamp."""
+    """The message of a ``<RFC3339 time>: message`` line; None if it has no timestamp.
+
+    A second timestamp right after the first (pbs-plus writes its TASK line so) is dropped too.
+    """
     m = _STAMP_RE.match(line)
-    return line[m.end():] if m else None
+    if not m:
+        return None
+    msg = line[m.end():]
+    while again := _STAMP_RE.match(msg):
+        msg = msg[again.end():]
+    return msg
 
 
 def parse_task_log(text: str) -> TaskLog:
-    """Extract upload statistics, GC/verify/sync summaries and the result from a task log."""
+    """Extract upload statistics, GC/verify/sync summaries and the result from a task log.
+
+    A line that cannot be read is counted in ``bad_lines`` and changes nothing else: the
+    lines after it are read as if it were not there.
+    """
     log = TaskLog()
     current: UploadStat | None = None
+    started: int = 0
+    failed: set[str] = set()
+    client: list[UploadStat] = []
     for raw in text.splitlines():
         msg = message_of(raw)
         if msg is None:
@@ -200,30 +266,39 @@ def parse_task_log(text: str) -> TaskLog:
                 log.bad_lines += 1
             continue
         try:
-            current = _parse_message(log, msg, current)
-        except (ValueError, FormatError):
-            log.bad_lines += 1
+            if current is not None and _fill_upload(current, msg):
+                continue
             current = None
+            if m := _VERIFY_SNAP_RE.match(msg):
+                started += 1
+            elif m := _VERIFY_FAIL_RE.match(msg):
+                failed.add(m["snap"])
+            elif _VERIFY_SKIP_RE.match(msg):
+                log.verify_skipped += 1
+            elif m := _CLIENT_RE.match(msg):
+                client.append(UploadStat(m["archive"], size=parse_human_bytes(m["size"]),
+                                         uploaded=parse_human_bytes(m["dirty"])))
+            else:
+                current = _parse_message(log, msg)
+        except (ValueError, FormatError):
+            log.bad_lines += 1  # an upload block being read stays open for its next lines
+    log.verify_failed = len(failed)
+    log.verify_ok = max(started - len(failed), 0)
+    server = {u.archive for u in log.uploads}
+    log.uploads += [u for u in client if u.archive not in server]
     return log
 
 
-def _parse_message(log: TaskLog, msg: str, current: UploadStat | None) -> UploadStat | None:
-    """Apply one log message to *log*; returns the upload block being filled, if any."""
+def _parse_message(log: TaskLog, msg: str) -> UploadStat | None:
+    """Apply one log message to *log*; returns the upload block it opens, if any."""
     if msg.startswith("TASK "):
         log.result = msg[5:]
-        return None
-    if current is not None:
-        if _fill_upload(current, msg):
-            return current
-        current = None
-    if m := _UPLOAD_RE.match(msg):
+    elif m := _UPLOAD_RE.match(msg):
         stat = UploadStat(m["name"])
         log.uploads.append(stat)
         return stat
-    if log.namespace is None and (m := _START_RE.match(msg)):
+    elif log.namespace is None and (m := _START_RE.match(msg)):
         log.namespace = namespace_of(m["path"])
-    elif msg.startswith(("Removed garbage: ", "Pending removals: ", "Deduplication factor: ")):
-        _parse_gc_line(log, msg)
     elif m := _VERIFIED_RE.match(msg):
         log.verify_read_bytes += round(float(m[1]) * _MIB)
         log.verify_decoded_bytes += round(float(m[2]) * _MIB)
@@ -232,14 +307,25 @@ def _parse_message(log: TaskLog, msg: str, current: UploadStat | None) -> Upload
     elif m := _SYNC_RE.match(msg):
         log.sync_bytes = parse_human_bytes(m[1])
         log.sync_chunks = int(m[2])
-        log.sync_rate = float(parse_human_bytes(m[3]))
-    elif msg == "Summary: sync job found no new data to pull":
+        log.sync_rate = _rate(m[3])
+    elif msg in _SYNC_NONE:
         log.sync_bytes, log.sync_chunks = 0, 0
+    else:
+        _parse_gc_line(log.gc, msg)
     return None
 
 
+def _rate(text: str) -> float | None:
+    """A HumanByte rate; None for "NaN B" / "inf B" (nothing pulled in no time)."""
+    if text.split(" ", 1)[0].lower() in ("nan", "inf", "-inf"):
+        return None
+    return float(parse_human_bytes(text))
+
+
 def _fill_upload(stat: UploadStat, msg: str) -> bool:
-    """Fill one field of an upload statistics block; False if *msg* is not one of its lines."""
+    """Fill one field of an upload statistics block; False if *msg* is not one of its lines.
+
+    ValueError if it is one of them but its value is unreadable."""
     if msg.startswith("Size: "):
         stat.size = int(msg[6:].split()[0])
     elif msg.startswith("Chunk count: "):
@@ -255,14 +341,31 @@ def _fill_upload(stat: UploadStat, msg: str) -> bool:
     return True
 
 
-def _parse_gc_line(log: TaskLog, msg: str) -> None:
-    """One of the end-of-GC summary lines (sizes in HumanByte units)."""
-    if msg.startswith("Removed garbage: "):
-        log.gc_removed_bytes = parse_human_bytes(msg[17:])
-    elif m := _PENDING_RE.match(msg):
-        log.gc_pending_bytes = parse_human_bytes(m[1])
-    else:
+def _parse_gc_line(gc: GcSummary, msg: str) -> None:
+    """One of the end-of-GC summary lines, if *msg* is one; FormatError if its value is bad."""
+    key, sep, value = msg.partition(": ")
+    if not sep:
+        return
+    if key in _GC_SIZE:
+        setattr(gc, _GC_SIZE[key], parse_human_bytes(value))
+    elif key in _GC_COUNT:
+        if not value.isdigit():
+            raise FormatError(msg[:80], f"{key.lower()} is not a count")
+        setattr(gc, _GC_COUNT[key], int(value))
+    elif key == "Deduplication factor":
         try:
-            log.gc_dedup_factor = float(msg.split(": ", 1)[1])
+            gc.dedup_factor = float(value)
         except ValueError:
             raise FormatError(msg[:80], "dedup factor is not a number") from None
+    elif key == "Pending removals":
+        if not (m := _PENDING_RE.match(msg)):
+            raise FormatError(msg[:80], "not 'Pending removals: <size> (in <n> chunks)'")
+        gc.pending_bytes, gc.pending_chunks = parse_human_bytes(m[1]), int(m[2])
+    elif key == "On-Disk usage":
+        if not (m := _DISK_RE.match(msg)):
+            raise FormatError(msg[:80], "not 'On-Disk usage: <size> (<pct>%)'")
+        gc.disk_bytes = parse_human_bytes(m[1])
+    elif key == "Chunk cache":
+        if not (m := _CACHE_RE.match(msg)):
+            raise FormatError(msg[:80], "not 'Chunk cache: hits H, misses M (hit ratio R%)'")
+        gc.cache_hits, gc.cache_misses = int(m[1]), int(m[2])

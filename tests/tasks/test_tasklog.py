@@ -117,9 +117,14 @@ def test_backup_log_two_archives_one_empty_and_failed() -> None:
 
 def test_gc_log_summary() -> None:
     log = parse_task_log((LOGS / "gc.log").read_text())
-    assert log.gc_removed_bytes == round(12.345 * (1 << 30))
-    assert log.gc_pending_bytes == 812 << 20
-    assert log.gc_dedup_factor == 12.52
+    gc = log.gc
+    assert gc.removed_bytes == round(12.345 * (1 << 30)) and gc.removed_chunks == 3012
+    assert (gc.pending_bytes, gc.pending_chunks) == (812 << 20, 201)
+    assert (gc.removed_bad, gc.still_bad) == (None, 2)
+    assert gc.original_bytes == round(1.204 * (1 << 40))
+    assert gc.disk_bytes == round(98.5 * (1 << 30)) and gc.disk_chunks == 38017
+    assert gc.dedup_factor == 12.52 and gc.average_chunk_bytes == round(2.653 * (1 << 20))
+    assert gc.cache_hits is None
     assert log.result == "OK" and log.bad_lines == 0
 
 
@@ -143,7 +148,7 @@ def test_malformed_lines_are_counted_not_fatal() -> None:
     # no timestamp, "Size: lots", "Removed garbage: many bytes", "Deduplication factor: high"
     assert log.bad_lines == 4
     assert log.result == "OK" and log.namespace == ""
-    assert log.gc_removed_bytes is None and log.gc_dedup_factor is None
+    assert log.gc.removed_bytes is None and log.gc.dedup_factor is None
 
 
 @pytest.mark.parametrize(("line", "message"), [

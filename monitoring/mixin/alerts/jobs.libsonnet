@@ -21,6 +21,15 @@ local promql = import '../lib/promql.libsonnet';
             },
           },
           {
+            alert: 'PbsVerifySnapshotsFailed',
+            expr: 'increase(%s[%s]) > 0' % [m('pbs_verify_snapshots_total', 'result="failed"'), c.verifyFailedWindow],
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Verify found {{ $value | printf "%.0f" }} failed snapshots on datastore {{ $labels.datastore }}',
+              description: "Verify tasks on {{ $labels.instance }} found snapshots of datastore {{ $labels.datastore }} whose archives or manifest did not verify within %s: restores of them may fail. The task log names them ('Failed to verify the following snapshots'); the next backup of each guest re-uploads the bad chunks." % c.verifyFailedWindow,
+            },
+          },
+          {
             alert: 'PbsSyncFailed',
             expr: '%s == 0' % m('pbs_job_last_success', 'job_type="syncjob"'),
             'for': '5m',
