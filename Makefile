@@ -3,19 +3,23 @@ SHELL := /bin/bash
 VENV := .venv/bin
 DEMO_DIR ?= .cache/demo-datastore
 
-.PHONY: bootstrap demo demo-local test test-vm lint bench monitoring
+.PHONY: bootstrap bootstrap-demo demo demo-local test test-vm lint bench monitoring deb
 
 bootstrap:
-	@bash scripts/bootstrap.sh
+	@bash scripts/bootstrap.sh test
+
+## Only what the demo needs (no QEMU, Prometheus, Chromium: those are for the test tiers).
+bootstrap-demo:
+	@bash scripts/bootstrap.sh demo
 
 ## The main job on the embedded default: a sandbox PBS host on this machine (systemd-nspawn,
 ## real SSH), provisioned by deploys/pbs_host.py twice (the second run changes nothing), then the
 ## installed agent's report and metrics on a demo datastore. Needs root.
-demo: bootstrap
+demo: bootstrap-demo
 	$(VENV)/python scripts/demo_sandbox.py
 
 ## Only the agent, without a sandbox host or root: a demo datastore here, its report.
-demo-local: bootstrap
+demo-local: bootstrap-demo
 	$(VENV)/pbs-agent demo $(DEMO_DIR) --force
 	$(VENV)/pbs-agent report $(DEMO_DIR) --state-dir .cache/demo-state
 
@@ -31,8 +35,12 @@ lint: bootstrap
 	$(VENV)/ruff check .
 	$(VENV)/mypy $(MYPY_PATHS)
 
+## The agent as a Debian package, built offline with Debian's tooling, then lintian (no error).
+deb: bootstrap
+	$(VENV)/python scripts/build_deb.py --lint
+
 ## The test suite CI runs (default tier: unit, fixtures, real Prometheus, sandbox hosts).
-test: bootstrap lint
+test: bootstrap lint deb
 	$(VENV)/pytest
 
 ## The real-kernel tier (QEMU VM with real ZFS); slow, run by .ci/run when it fits.

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Set up everything pbs-fleet needs on a fresh Debian machine: apt packages (when root),
 # then a virtualenv in .venv with the project and its dev dependencies. Idempotent.
+#   scripts/bootstrap.sh [demo|test]   demo: what `make demo` needs; test (default): + test tiers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want=$(grep -vE '^\s*(#|$)' scripts/apt-packages.txt | tr '\n' ' ')
+tier=${1:-test}
+lists=scripts/apt-packages-demo.txt
+case "$tier" in
+    demo) ;;
+    test) lists="$lists scripts/apt-packages-test.txt" ;;
+    *) echo "bootstrap: unknown tier '$tier' (demo or test)" >&2; exit 64 ;;
+esac
+want=$(cat $lists | grep -vE '^\s*(#|$)' | tr '\n' ' ')
 missing=""
 for pkg in $want; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

@@ -23,7 +23,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 WIDTHS = {"desktop": 1280, "phone": 390}
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None,
-                                    reason="Debian's chromium (scripts/apt-packages.txt)")
+                                    reason="Debian's chromium (scripts/apt-packages-test.txt)")
 
 #: Test-only probe page: the report in an iframe exactly WIDTH CSS px wide (headless Chromium's
 #: own window is at least 500 px), measured from outside once it has loaded; the result lands

@@ -186,6 +186,8 @@ def _owner_alive(host_dir: Path) -> bool:
     if owner == MANUAL:
         return True
     pid, _, started = owner.partition(" ")
+    if not pid.isdigit():
+        return False  # empty or garbled (e.g. written while the disk was full): stale
     return start_time(int(pid)) == started
 
 

@@ -18,7 +18,7 @@ BUILD = ROOT / "scripts" / "build_monitoring.py"
 MONITORING = ROOT / "monitoring"
 
 pytestmark = pytest.mark.skipif(shutil.which("jsonnet") is None,
-                                reason="Debian's jsonnet is in scripts/apt-packages.txt")
+                                reason="Debian's jsonnet is in scripts/apt-packages-test.txt")
 
 
 def _build(out: Path, config: str = "") -> subprocess.CompletedProcess[str]:
