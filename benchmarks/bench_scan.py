@@ -38,107 +38,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from lab.datastore_gen import Shape, build, built_shape
 from pbs_agent import formats as f
-
-MARKER = ".bench-params.json"
-DAY = 86400
-START = 1717200000
-
-
-def _params(args: argparse.Namespace) -> dict:
-    return {"groups": args.groups, "snapshots_per_group": args.snapshots // args.groups,
-            "base_chunks": args.base_chunks, "change": args.change, "garbage": args.garbage,
-            "version": 1}
-
-
-def _mkdirs(root: str) -> None:
-    cdir = os.path.join(root, ".chunks")
-    os.makedirs(cdir, mode=0o750)
-    fd = os.open(cdir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for i in range(1 << 16):
-            os.mkdir(f"{i:04x}", 0o750, dir_fd=fd)
-    finally:
-        os.close(fd)
-
-
-def _write_chunks(root: str, prefixes: np.ndarray, rng: np.random.Generator) -> bytes:
-    """One sparse file per digest (random tail bytes), sized like compressed 4 MiB chunks."""
-    digests = np.empty((len(prefixes), 4), dtype=">u8")
-    digests[:, 0] = prefixes
-    digests[:, 1:] = rng.integers(0, 2**63, size=(len(prefixes), 3), dtype=np.uint64)
-    sizes = rng.integers(300_000, 4_200_000, size=len(prefixes))
-    raw = digests.tobytes()
-    cdir = os.path.join(root, ".chunks")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    current, dfd = "", -1
-    try:
-        for n, i in enumerate(np.argsort(prefixes)):  # one directory at a time
-            hx = raw[i * 32 : i * 32 + 32].hex()
-            if hx[:4] != current:
-                if dfd >= 0:
-                    os.close(dfd)
-                current, dfd = hx[:4], os.open(os.path.join(cdir, hx[:4]), os.O_RDONLY)
-            fd = os.open(hx, flags, 0o644, dir_fd=dfd)
-            os.ftruncate(fd, int(sizes[i]))
-            os.close(fd)
-            if n % 100_000 == 0:
-                print(f"  chunks {n}/{len(prefixes)}", file=sys.stderr, flush=True)
-    finally:
-        if dfd >= 0:
-            os.close(dfd)
-    return raw
-
-
-def build(root: str, p: dict) -> dict:
-    """Write the benchmark datastore; returns counts."""
-    rng = np.random.default_rng(12345)
-    g, n, base, change = p["groups"], p["snapshots_per_group"], p["base_chunks"], p["change"]
-    per_group = base + (n - 1) * change
-    total = g * per_group + p["garbage"]
-    prefixes = np.unique(rng.integers(0, 2**64 - 1, size=int(total * 1.01), dtype=np.uint64))
-    prefixes = rng.permutation(prefixes)[:total]
-    os.makedirs(root)
-    _mkdirs(root)
-    raw = _write_chunks(root, prefixes, rng)
-    digest = [raw[i * 32 : i * 32 + 32] for i in range(total)]
-    for gi in range(g):
-        _write_group(root, gi, digest[gi * per_group : (gi + 1) * per_group], n, base, change)
-        if gi % 10 == 0:
-            print(f"  groups {gi}/{g}", file=sys.stderr, flush=True)
-    with open(os.path.join(root, MARKER), "w") as fh:
-        json.dump(p, fh)
-    return {"chunk_files": total, "snapshots": g * n}
-
-
-def _write_group(root: str, gi: int, pool: list[bytes], n: int, base: int, change: int) -> None:
-    btype = "ct" if gi % 5 == 4 else "vm"
-    gdir = os.path.join(root, btype, str(1000 + gi))
-    os.makedirs(gdir)
-    with open(os.path.join(gdir, "owner"), "w") as fh:
-        fh.write("root@pam\n")
-    disk = pool[:base]
-    fresh = iter(pool[base:])
-    for s in range(n):
-        if s:
-            for slot in range((s * 7919) % base, (s * 7919) % base + change):
-                disk[slot % base] = next(fresh)
-        t = START + s * DAY + gi * 60
-        sdir = os.path.join(gdir, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
-        os.mkdir(sdir)
-        if btype == "vm":
-            name, data = "drive-scsi0.img.fidx", f.encode_fidx(disk, size=len(disk) << 22)
-        else:
-            name, data = "root.pxar.didx", f.encode_didx(
-                [((i + 1) << 21, d) for i, d in enumerate(disk)])
-        with open(os.path.join(sdir, name), "wb") as fh:
-            fh.write(data)
-        files = [{"filename": name, "crypt-mode": "none", "size": len(disk) << 22,
-                  "csum": data[32:64].hex()}]
-        with open(os.path.join(sdir, "index.json.blob"), "wb") as fh:
-            fh.write(f.encode_manifest(btype, str(1000 + gi), t, files, {
-                "verify_state": {"state": "ok", "upid": "UPID:bench"}}))
-
 
 SCAN = """
 import json, os, resource, sys, time, tracemalloc
@@ -205,11 +106,6 @@ def add_backup(root: str) -> None:
         fh.write(f.encode_manifest("vm", "1000", t, []))
 
 
-def _read_json(path: str) -> dict:
-    with open(path) as fh:
-        return json.load(fh)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True, help="datastore to build/reuse (not in the repo)")
@@ -228,11 +124,11 @@ def main() -> int:
     if args.quick:
         args.groups, args.snapshots, args.base_chunks, args.change, args.garbage = (
             10, 50, 200, 10, 100)
-    p = _params(args)
-    marker = os.path.join(args.root, MARKER)
-    if not (os.path.exists(marker) and _read_json(marker) == p):
+    p = Shape(groups=args.groups, snapshots_per_group=args.snapshots // args.groups,
+              base_chunks=args.base_chunks, change=args.change, garbage=args.garbage)
+    if built_shape(args.root) != p:
         if os.path.exists(args.root):
-            if not os.path.exists(marker):
+            if built_shape(args.root) is None:
                 sys.exit(f"{args.root} exists and is not a benchmark tree: refusing to delete")
             shutil.rmtree(args.root)
         t = time.perf_counter()

@@ -52,7 +52,8 @@ def build_env(args: argparse.Namespace) -> DoctorEnv:
 
 
 def render_table(checks: list[Check], color: bool, width: int = 120) -> str:
-    """Aligned columns: verdict, id, evidence (wrapped), then the fix on its own line."""
+    """Aligned columns: verdict, id, evidence (wrapped between words, never inside a path),
+    then the fix command on one line of its own."""
     idw = max(len(c.id) for c in checks) if checks else 2
     text_w = max(40, width - idw - 11)
     lines = [f"{'VERDICT':<7}  {'CHECK':<{idw}}  EVIDENCE / FIX"]
@@ -60,9 +61,10 @@ def render_table(checks: list[Check], color: bool, width: int = 120) -> str:
         label = f"{c.verdict.label:<7}"
         if color:
             label = f"{_COLORS[c.verdict]}{label}\x1b[0m"
-        body = textwrap.wrap(c.evidence, text_w) or [""]
-        if c.fix:
-            body += textwrap.wrap("fix: " + c.fix, text_w, subsequent_indent="     ")
+        body = textwrap.wrap(c.evidence, text_w, break_long_words=False,
+                             break_on_hyphens=False) or [""]
+        if c.fix:  # a command to copy: one line, never wrapped (the terminal may fold it)
+            body.append("fix: " + c.fix)
         pad = " " * (11 + idw)
         lines.append(f"{label}  {c.id:<{idw}}  {body[0]}")
         lines += [pad + b for b in body[1:]]

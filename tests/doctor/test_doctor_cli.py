@@ -92,4 +92,15 @@ def test_table_colors_and_wraps() -> None:
               Check("long-id", Verdict.FAIL, "word " * 40, "do this " * 20)]
     text = render_table(checks, color=True, width=80)
     assert "\x1b[31mfail   \x1b[0m  long-id" in text and "\x1b[32mok" in text
-    assert all(len(line) <= 80 for line in render_table(checks, False, 80).splitlines())
+    plain = render_table(checks, False, 80).splitlines()
+    fix = [line for line in plain if line.lstrip().startswith("fix: ")]
+    assert [line.strip() for line in fix] == ["fix: " + ("do this " * 20).strip()]
+    assert all(len(line) <= 80 for line in plain if line not in fix)
+
+
+def test_table_never_breaks_a_path() -> None:
+    """Evidence wraps between words only: a long hyphenated path stays on one line."""
+    path = "/mnt/datastore/pbs-store-with-a-very-long-hyphenated-name/.chunks/" + "a" * 60
+    text = render_table([Check("datastore-permissions", Verdict.FAIL, f"store1: {path}: x")],
+                        False, 80)
+    assert any(path in line for line in text.splitlines())
