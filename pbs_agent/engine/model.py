@@ -72,6 +72,7 @@ class ScanStats:
     seconds: float = 0.0
     chunk_dirs_listed: int = 0
     index_files_read: int = 0
+    manifests_read: int = 0  # the others came unchanged from the state
     result_cached: bool = False
     listing_processes: int = 1  # 2: a forked child shared the chunk listing
     # tracemalloc only: this process's peak so far when that child exited, the child's own

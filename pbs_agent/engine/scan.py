@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..datastore import Group, Walk, walk_datastore
-from ..errors import FormatError, ScanIssue, SourceError, os_reason, printable
-from ..formats import MANIFEST_NAME, read_manifest
+from ..errors import ScanIssue, SourceError, os_reason, printable
 from ..progress import Progress
 from ..state import StateStore
 from .attribution import GroupNumbers, Totals, attribute
@@ -30,6 +29,7 @@ from .groups import (
     signature,
     union_of,
 )
+from .manifests import ManifestInfo, manifest_issues, read_manifests
 from .model import DatastoreReport, DatastoreTotals, GroupReport, ScanStats
 
 RESULT = "result"
@@ -78,6 +78,7 @@ def scan_datastore(
         hit = prev is not None and gsig is not None and prev.meta.get("groups") == gsig
         # with a state, read indexes while the chunks are listed (arrays spill to the state)
         refs = _group_refs(walk, sigs, store, t0, stats) if store and not hit else None
+        manifests, stats.manifests_read = read_manifests(walk, store, t0)
         listing = fut.result()
     stats.chunk_dirs_listed = listing.dirs_listed
     stats.listing_processes = listing.processes
@@ -93,7 +94,7 @@ def scan_datastore(
         if store is not None and gsig is not None and listing.fingerprint != "volatile" \
                 and all(r.cacheable for r in refs):
             _save_result(store, gsig, listing, report, walk)
-    _finish(report, walk)
+    _finish(report, walk, manifests)
     stats.seconds = round(time.monotonic() - started, 3)
     report.scan = stats
     return report
@@ -208,25 +209,18 @@ def _from_result(walk: Walk, meta: dict[str, Any]) -> DatastoreReport:
     return report
 
 
-def _finish(report: DatastoreReport, walk: Walk) -> None:
-    """Manifest-derived fields (read fresh: verify and notes change), then sort groups."""
+def _finish(report: DatastoreReport, walk: Walk, manifests: dict[str, ManifestInfo]) -> None:
+    """Manifest-derived fields (verify state and notes of the newest snapshot), the errors
+    of every unreadable manifest, then sort groups."""
     by_key = {g.key: g for g in walk.groups}
     for gr in report.groups:
         fin = by_key[gr.key].finished
         if fin:
-            _apply_manifest(gr, os.path.join(fin[-1].path, MANIFEST_NAME), report.errors)
+            info = manifests[fin[-1].path]
+            gr.last_verify_state, gr.comment = info.verify_state, info.comment
+    report.errors.extend(manifest_issues(walk, manifests))
     report.groups.sort(key=lambda g: (-g.exclusive_bytes, g.namespace, g.backup_type,
                                       g.backup_id))
-
-
-def _apply_manifest(gr: GroupReport, path: str, errors: list[ScanIssue]) -> None:
-    try:
-        m = read_manifest(path)
-    except (FormatError, SourceError) as exc:
-        errors.append(ScanIssue.from_exc(exc))
-        return
-    gr.last_verify_state = m.verify_state or "none"
-    gr.comment = printable(m.comment)
 
 
 def referenced_digest_prefixes(path: str, state_dir: str | None = None) -> np.ndarray:

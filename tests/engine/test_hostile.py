@@ -17,6 +17,7 @@ import pytest
 import zstandard
 
 from pbs_agent import formats as f
+from pbs_agent.errors import FormatError
 
 from .conftest import assert_matches_reference, run_report
 
@@ -195,3 +196,27 @@ def test_warm_rescan_reports_what_a_fresh_scan_reports(small_demo_template: str,
         again = run_report(root, state_dir="st", prefix=AS_BACKUP_MEMBER)
         assert _errors(again) == _errors(fresh)
         assert again.report["datastore"] == fresh.report["datastore"]
+
+
+def test_every_manifest_read_once_and_again_when_it_changes(small_demo: str) -> None:
+    """A corrupted manifest in any snapshot but the newest was never read nor reported."""
+    oldest = sorted(glob.glob(os.path.join(small_demo, "vm", "100", "*Z")))[0]
+    manifest = os.path.join(oldest, "index.json.blob")
+    good = Path(manifest).read_bytes()
+    Path(manifest).write_bytes(good[:40])
+    t = time.time() - 60
+    os.utime(manifest, (t, t))
+    time.sleep(2.1)  # an old mtime and ctime: the state may keep the result
+    with pytest.raises(FormatError) as broken:
+        f.parse_manifest(good[:40], manifest)
+    want = {manifest: broken.value.reason}
+    fresh = run_report(small_demo)
+    assert _errors(fresh) == want
+    cold = run_report(small_demo, state_dir="st")
+    warm = run_report(small_demo, state_dir="st")
+    assert _errors(cold) == _errors(warm) == want
+    assert cold.report["scan"]["manifests_read"] == fresh.report["datastore"]["snapshots"]
+    assert warm.report["scan"]["manifests_read"] == 0  # read once
+    Path(manifest).write_bytes(good)  # repaired: read again, the error is gone
+    repaired = run_report(small_demo, state_dir="st")
+    assert _errors(repaired) == {} and repaired.report["scan"]["manifests_read"] == 1
