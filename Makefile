@@ -16,6 +16,7 @@ bootstrap-demo:
 ## real SSH), provisioned by deploys/pbs_host.py twice (the second run changes nothing), then the
 ## installed agent's report and metrics on a demo datastore. Needs root.
 demo: bootstrap-demo
+	$(VENV)/python scripts/build_deb.py
 	$(VENV)/python scripts/demo_sandbox.py
 
 ## Only the agent, without a sandbox host or root: a demo datastore here, its report.
@@ -44,5 +45,5 @@ test: bootstrap lint deb
 	$(VENV)/pytest
 
 ## The real-kernel tier (QEMU VM with real ZFS); slow, run by .ci/run when it fits.
-test-vm: bootstrap
+test-vm: bootstrap deb
 	$(VENV)/pytest -m vm -o addopts="-ra --strict-markers" tests/vm

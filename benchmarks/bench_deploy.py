@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from deploys.agent.package import default_deb  # noqa: E402
 from lab.deploy_data import (  # noqa: E402
     HEALTHY_OVERRIDES,
     keyring_server,
@@ -61,7 +62,7 @@ def prepare(box: Sandbox, count: int, url: str, tmp: Path, name: str,
     for host in hosts:
         host.install_fact_overrides(HEALTHY_OVERRIDES)
     inventory = write_inventory(tmp / f"{name}.py",
-                                [h.inventory_entry(pbs_host_data(url, agent_source_dir=str(agent)))
+                                [h.inventory_entry(pbs_host_data(url, agent_deb=str(agent)))
                                  for h in hosts],
                                 groups=["pbs"])
     return inventory, boot
@@ -75,10 +76,9 @@ def main() -> int:
     args = parser.parse_args()
     out: dict[str, object] = {"cpus": os.cpu_count(), "hosts": args.hosts}
     with Sandbox() as box, keyring_server() as url, tempfile.TemporaryDirectory() as tmp:
-        # A frozen copy of the agent: edits in the checkout must not count as changes.
-        agent = Path(tmp) / "agent" / "pbs_agent"
-        shutil.copytree(REPO / "pbs_agent", agent,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        # A copy of the agent package (make deb): a rebuild meanwhile must not count as a change.
+        agent = Path(tmp) / default_deb().name
+        shutil.copy(default_deb(), agent)
         inv1, boot1 = prepare(box, 1, url, Path(tmp), "one", agent)
         first1, changed1 = timed_run(inv1, expect_changes=True)
         reruns = [timed_run(inv1, expect_changes=False)[0] for _ in range(args.reruns)]

@@ -1,54 +1,55 @@
-"""Install the pbs_agent package tree shipped from the controller."""
+"""Install the agent's Debian package and its secret files."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 from collections.abc import Generator, Mapping
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, HiddenValue, QuoteString, StringCommand, operation
 from pyinfra.api.command import PyinfraCommand
-from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import File, Sha256File
 
-#: Where the agent's package tree is installed on the target.
-LIB_DIR = "/usr/lib/pbs-agent"
+#: Where uploaded agent packages are kept on the target (one file per version).
+CACHE_DIR = "/var/cache/pbs-fleet"
+#: apt-get as the deploy runs it: no questions, the admin's conffiles kept.
+APT_GET = ("DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef "
+           "-o Dpkg::Options::=--force-confold")
 
 
 @operation()
-def agent_tree(tarball: str, digest: str,
-               dest: str = LIB_DIR) -> Generator[str | PyinfraCommand, None, None]:
-    """Unpack *tarball* into *dest* unless ``dest/VERSION`` already names *digest*.
+def agent_package(src: str, version: str, sha256: str,
+                  cache_dir: str = CACHE_DIR) -> Generator[str | PyinfraCommand, None, None]:
+    """Install the agent's Debian package with ``apt-get install ./pbs-agent_….deb``, so its
+    dependencies come from the host's own mirror; nothing happens when that very file (same
+    SHA-256) is already there and its version is installed.
 
-    The tree is unpacked next to the old one and swapped in with one rename.
-
-    + tarball: the ``pbs_agent-<digest>.tar`` on the controller (from
-      :func:`deploys.agent.package.build_tarball`)
-    + digest: the tree digest the tarball was built from; written to ``dest/VERSION``
-    + dest: directory on the target that holds ``pbs_agent/``
+    + src: the ``pbs-agent_<version>_all.deb`` on the controller (``make deb``)
+    + version: its version (``dpkg-deb -f DEB Version``)
+    + sha256: its SHA-256: a rebuild of the same version is installed again
+    + cache_dir: directory on the target that keeps the uploaded package
 
     **Example:**
 
     .. code:: python
 
-        agent_tree(name="pbs_agent", tarball="/tmp/pbs_agent-ab12.tar", digest="ab12…")
+        agent_package(name="pbs-agent package", src="dist/pbs-agent_0.1.0_all.deb",
+                      version="0.1.0", sha256="ab12…")
     """
-    installed = host.get_fact(FileContents, path=f"{dest}/VERSION")
-    if installed and installed[0].strip() == digest:
-        host.noop(f"pbs_agent {digest[:12]} already installed in {dest}")
+    dest = f"{cache_dir}/{Path(src).name}"
+    uploaded = host.get_fact(Sha256File, path=dest) == sha256
+    installed = version in (host.get_fact(DebPackages).get("pbs-agent") or set())
+    if uploaded and installed:
+        host.noop(f"pbs-agent {version} installed from {dest}")
         return
-    staged = f"/tmp/pbs_agent-{digest[:16]}.tar"
-    yield FileUploadCommand(tarball, staged)
-    script = ('set -e; dest="$1"; tar="$2"; digest="$3"; mkdir -p "$dest"; '
-              'rm -rf "$dest/.new"; mkdir "$dest/.new"; tar -xf "$tar" -C "$dest/.new"; '
-              'rm -rf "$dest/pbs_agent.old"; '
-              'if [ -d "$dest/pbs_agent" ]; then mv "$dest/pbs_agent" "$dest/pbs_agent.old"; fi; '
-              'mv "$dest/.new/pbs_agent" "$dest/pbs_agent"; rm -rf "$dest/.new" '
-              '"$dest/pbs_agent.old" "$tar"; chmod -R u=rwX,go=rX "$dest"; '
-              'python3 -m compileall -q "$dest/pbs_agent" >/dev/null || true; '
-              'echo "$digest" > "$dest/VERSION"')
-    yield StringCommand("sh", "-c", QuoteString(script), "agent-tree", QuoteString(dest),
-                        QuoteString(staged), QuoteString(digest))
+    if not uploaded:
+        yield StringCommand("install", "-d", "-m", "755", cache_dir)
+        yield FileUploadCommand(src, dest)
+    # --reinstall: a rebuild of an installed version (same number, new file) goes in too
+    yield StringCommand(APT_GET, "install", "--reinstall", QuoteString(dest))
 
 
 @operation()

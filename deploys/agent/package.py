@@ -1,46 +1,47 @@
-"""Build the pbs_agent tarball on the controller (no PyPI on the target)."""
+"""The agent's Debian package on the controller: where `make deb` puts it, what it is."""
 
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
-import tempfile
+import subprocess
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
-AGENT_SOURCE = Path(__file__).resolve().parents[2] / "pbs_agent"
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = "pbs-agent"
 
 
-def _files(source: Path) -> list[Path]:
-    return sorted(p for p in source.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+@dataclass(frozen=True)
+class AgentDeb:
+    """A built ``pbs-agent_<version>_all.deb``: its path, version and SHA-256."""
+
+    path: Path
+    version: str
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
 
-def tree_digest(source: Path = AGENT_SOURCE) -> str:
-    """SHA-256 over every file's relative path and content: the installed version's id."""
-    h = hashlib.sha256()
-    for path in _files(source):
-        h.update(str(path.relative_to(source.parent)).encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()
+def default_deb(repo: Path = REPO) -> Path:
+    """``dist/pbs-agent_<version>_all.deb`` of this checkout (what `make deb` writes)."""
+    version = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["version"]
+    return repo / "dist" / f"{PACKAGE}_{version}_all.deb"
 
 
-def build_tarball(source: Path = AGENT_SOURCE, out_dir: Path | None = None) -> tuple[Path, str]:
-    """Deterministic ``pbs_agent-<digest>.tar`` (fixed mtime/owner); returns (path, digest)."""
-    digest = tree_digest(source)
-    out_dir = out_dir or Path(tempfile.gettempdir()) / "pbs-fleet-build"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"pbs_agent-{digest[:16]}.tar"
-    if target.exists():
-        return target, digest
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in _files(source):
-            info = tarfile.TarInfo(str(path.relative_to(source.parent)))
-            data = path.read_bytes()
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(buf.getvalue())
-    tmp.replace(target)
-    return target, digest
+def read_deb(path: Path) -> AgentDeb:
+    """Package name and version from the .deb itself (dpkg-deb); ValueError saying what to do
+    when it is missing or not the agent's package."""
+    if not path.is_file():
+        raise ValueError(f"{path}: no such agent package; build it with `make deb` (or set "
+                         "agent_deb to a pbs-agent_<version>_all.deb)")
+    proc = subprocess.run(["dpkg-deb", "-f", str(path), "Package", "Version"],
+                          capture_output=True, text=True, check=False)
+    fields = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    if proc.returncode != 0 or fields.get("Package") != PACKAGE or "Version" not in fields:
+        raise ValueError(f"{path}: not a {PACKAGE} Debian package "
+                         f"({(proc.stderr or proc.stdout).strip()[:200] or 'no Package field'})")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return AgentDeb(path, fields["Version"], digest)

@@ -1,4 +1,4 @@
-"""Agent: pbs_agent shipped from the controller, its config, user, hardened unit; node_exporter."""
+"""Agent: the pbs-agent Debian package (user, hardened unit), its config, token; node_exporter."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import HiddenValue, deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys import schema, templates
-from deploys.agent.operations import LIB_DIR, agent_tree, secret_file
-from deploys.agent.package import AGENT_SOURCE, build_tarball
+from deploys.agent.operations import agent_package, secret_file
+from deploys.agent.package import default_deb, read_deb
 from deploys.conventions import datastore_path
 from pbs_agent.exporter.options import DEFAULT_LISTEN_ADDRESS
 
 CONFIG = "/etc/pbs-agent/config.toml"
 TOKEN_FILE = "/etc/pbs-agent/api-token"
-UNIT = "/etc/systemd/system/pbs-agent.service"
 USER = "pbs-agent"
+#: What the deploy installed before the package existed (a tree, a wrapper, its own unit):
+#: removed so the package's files are the only ones.
+LEGACY_TREE = "/usr/lib/pbs-agent"
+LEGACY_UNIT = "/etc/systemd/system/pbs-agent.service"
 #: Third-party module the agent imports -> the Debian package that provides it.
 AGENT_MODULE_PACKAGES = {
     "zstandard": "python3-zstandard", "prometheus_client": "python3-prometheus-client",
@@ -50,10 +54,11 @@ def _settings_ok(settings: dict[str, Any]) -> str | None:
 KEYS = schema.register(__name__, {
     "agent_enabled": schema.Key(bool, default=True,
                                 doc="Install pbs-agent and run `pbs-agent serve`."),
-    "agent_source_dir": schema.Key(
+    "agent_deb": schema.Key(
         (str, type(None)), default=None,
-        doc="Controller directory of the `pbs_agent` package to ship (e.g. a pinned release "
-            "checkout). Default: the `pbs_agent/` next to these deploys."),
+        doc="Controller path of the agent's Debian package to install with `apt-get install "
+            "./pbs-agent_<version>_all.deb` (dependencies from the host's mirror). Default: "
+            "`dist/pbs-agent_<version>_all.deb` of this checkout, built by `make deb`."),
     "agent_settings": schema.Key(
         dict, default={}, check=_settings_ok,
         doc="pbs-agent config-file keys (flag names without dashes, e.g. "
@@ -86,14 +91,9 @@ def datastores(explicit: dict[str, str] | None, pools: list[dict[str, Any]]) -> 
     return {s: datastore_path(s) for p in pools for s in p.get("datastores", [])}
 
 
-def serve_available(source: Path = AGENT_SOURCE) -> bool:
-    """Does this checkout's agent have ``pbs-agent serve``? (Unit stays disabled if not.)"""
-    return (source / "commands" / "serve.py").is_file()
-
-
 @deploy("Agent")
 def agent_step() -> None:
-    """pbs_agent tree + wrapper + config + user + unit; node_exporter flags and service."""
+    """pbs-agent package (user, unit) + config + token; node_exporter flags and service."""
     settings = dict(schema.value(host, "agent_settings"))
     token = schema.value(host, "agent_api_token")
     if token is not None:
@@ -102,33 +102,29 @@ def agent_step() -> None:
     _node_exporter(schema.value(host, "node_exporter_args"))
     if not schema.value(host, "agent_enabled"):
         return
-    source = schema.value(host, "agent_source_dir")
-    tarball, digest = build_tarball(Path(source) if source else AGENT_SOURCE)
-    agent_tree(name="pbs_agent package (shipped from the controller)", tarball=str(tarball),
-               digest=digest, dest=LIB_DIR)
-    files.put(name="/usr/bin/pbs-agent wrapper", dest="/usr/bin/pbs-agent", mode="755",
-              src=templates.render_io("agent/pbs-agent.j2", lib_dir=LIB_DIR))
-    server.group(name=f"Group {USER}", group=USER, system=True)
-    server.user(name=f"User {USER} (group backup)", user=USER, group=USER, groups=["backup"],
-                system=True, home="/var/lib/pbs-agent", create_home=False, ensure_home=False,
-                shell="/usr/sbin/nologin")
-    files.directory(name="/etc/pbs-agent", path="/etc/pbs-agent", mode="755")
+    configured = schema.value(host, "agent_deb")
+    try:
+        deb = read_deb(Path(configured) if configured else default_deb())
+    except ValueError as exc:
+        raise DeployError(f"agent_deb: {exc}") from None
+    legacy_unit = files.file(name=f"No hand-made unit {LEGACY_UNIT} (the package ships one)",
+                             path=LEGACY_UNIT, present=False)
+    files.directory(name=f"No shipped tree {LEGACY_TREE} (the package replaces it)",
+                    path=LEGACY_TREE, present=False)
+    package = agent_package(name=f"pbs-agent {deb.version} (Debian package, apt-get install)",
+                            src=str(deb.path), version=deb.version, sha256=deb.sha256)
+    systemd.daemon_reload(name="systemd daemon-reload for pbs-agent",
+                          _if=any_changed(legacy_unit, package))
     if token is not None:
         secret_file(name=f"Agent API token {TOKEN_FILE} (secret, never printed)",
                     path=TOKEN_FILE, secret=token, owner="root", group=USER)
     config = files.put(name=f"Agent config {CONFIG}", dest=CONFIG, mode="640", group=USER,
                        src=templates.render_io("agent/config.toml.j2", settings=settings,
                                                datastores=stores))
-    unit = files.put(name="pbs-agent.service (hardened)", dest=UNIT, mode="644",
-                     src=templates.render_io("agent/pbs-agent.service.j2", user=USER,
-                                             config=CONFIG,
-                                             readonly_paths=sorted(stores.values())))
-    systemd.daemon_reload(name="systemd daemon-reload for pbs-agent", _if=unit.did_change)
-    if serve_available(Path(source) if source else AGENT_SOURCE):
-        systemd.service(name="pbs-agent.service enabled and running", service="pbs-agent",
-                        running=True, enabled=True)
-        systemd.service(name="Restart pbs-agent after changes", service="pbs-agent",
-                        restarted=True, _if=any_changed(config, unit))
+    systemd.service(name="pbs-agent.service enabled and running", service="pbs-agent",
+                    running=True, enabled=True)
+    systemd.service(name="Restart pbs-agent after changes", service="pbs-agent",
+                    restarted=True, _if=any_changed(config, package))
 
 
 def _node_exporter(args: list[str]) -> None:

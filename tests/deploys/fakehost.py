@@ -7,8 +7,12 @@ exercised exactly as on a real host.
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pyinfra.api import Config, Inventory, State
@@ -42,9 +46,28 @@ def survey_output(**changes: Any) -> str:
     return "\n".join(lines)
 
 
+FAKE_AGENT_VERSION = "0.0.0+plan"
+
+
+@functools.cache
+def fake_agent_deb() -> str:
+    """A tiny but real ``pbs-agent`` .deb (dpkg-deb --build, no files) for planning: the
+    deploy reads its name, version and checksum; nothing installs it."""
+    root = Path(tempfile.mkdtemp(prefix="pbs-fleet-fake-deb-"))
+    (root / "pkg" / "DEBIAN").mkdir(parents=True)
+    (root / "pkg" / "DEBIAN" / "control").write_text(
+        f"Package: pbs-agent\nVersion: {FAKE_AGENT_VERSION}\nArchitecture: all\n"
+        "Maintainer: tests <tests@pbs-fleet.example>\nDescription: planning stand-in\n")
+    deb = root / f"pbs-agent_{FAKE_AGENT_VERSION}_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root / "pkg"), str(deb)],
+                   check=True, capture_output=True)
+    return str(deb)
+
+
 def host_data(survey: str | None = None, responses: dict[str, Any] | None = None,
               **data: Any) -> dict[str, Any]:
-    """Inventory data for one fake host: fixture facts + deploy settings."""
+    """Inventory data for one fake host: fixture facts + deploy settings (the agent package
+    is :func:`fake_agent_deb` unless *data* names one)."""
     fake = {
         "mem_total_kib": survey if survey is not None else survey_output(),
         "ssh_connection=": f"ssh_connection={CONTROLLER} 40000 192.0.2.10 22",
@@ -56,7 +79,8 @@ def host_data(survey: str | None = None, responses: dict[str, Any] | None = None
     # tested with its simulator elsewhere) skips itself under this TEST-ONLY switch.
     return {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": fake,
             "firewall_management_networks": ["192.0.2.0/24"],
-            "test_only_skip_packages": ["proxmox-backup-server"], **data}
+            "test_only_skip_packages": ["proxmox-backup-server"],
+            "agent_deb": fake_agent_deb(), **data}
 
 
 @dataclass

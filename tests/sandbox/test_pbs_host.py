@@ -8,8 +8,6 @@ packages are skipped, hardware facts come from the override file (docs/deploy.md
 from __future__ import annotations
 
 import hashlib
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -27,16 +25,7 @@ def keyring_url():
 
 
 @pytest.fixture(scope="module")
-def frozen_agent(tmp_path_factory):
-    """A copy of pbs_agent/: edits in a shared checkout between two runs are not changes."""
-    target = tmp_path_factory.mktemp("agent") / "pbs_agent"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "pbs_agent", target,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return str(target)
-
-
-@pytest.fixture(scope="module")
-def converged(sandbox_host, keyring_url, frozen_agent, tmp_path_factory):
+def converged(sandbox_host, keyring_url, agent_deb, tmp_path_factory):
     """The session host after two runs: (first result, second result, inventory)."""
     inventory = tmp_path_factory.mktemp("inv") / "sandbox_pbs.py"
     sandbox_host.install_fact_overrides(HEALTHY_OVERRIDES)
@@ -44,7 +33,7 @@ def converged(sandbox_host, keyring_url, frozen_agent, tmp_path_factory):
                       "python3 -m http.server 8007 --bind 0.0.0.0 --directory /srv "
                       "|| systemctl restart pf-listen-8007")
     sandbox_host.write_inventory(inventory, pbs_host_data(keyring_url, agent_api_token=SECRET,
-                                                 agent_source_dir=frozen_agent),
+                                                 agent_deb=str(agent_deb[0])),
                                  groups=["pbs"])
     first = run_pyinfra(inventory, DEPLOY, "-vv", "--diff")
     second = run_pyinfra(inventory, DEPLOY, "-vv", "--diff")

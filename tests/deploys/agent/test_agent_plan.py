@@ -1,47 +1,64 @@
-"""Agent: the shipped tarball, its Debian dependencies, config, unit hardening, node_exporter."""
+"""Agent: the Debian package step, its Debian dependencies, config, token, firewall port."""
 
 from __future__ import annotations
 
 import ast
-import subprocess
+import hashlib
 import sys
-import tarfile
 import tomllib
+from pathlib import Path
 
 from deploys.agent import steps as agent
-from deploys.agent.package import AGENT_SOURCE, build_tarball, tree_digest
+from deploys.agent.package import default_deb
 from deploys.node import pbs_node
 from deploys.templates import render
 from tests.deploys import fakehost
 
-
-def test_tarball_is_deterministic_and_has_no_bytecode(tmp_path):
-    a, digest = build_tarball(out_dir=tmp_path / "a")
-    b, digest_b = build_tarball(out_dir=tmp_path / "b")
-    assert digest == digest_b == tree_digest()
-    assert a.read_bytes() == b.read_bytes()
-    with tarfile.open(a) as tar:
-        names = tar.getnames()
-        assert "pbs_agent/cli.py" in names and "pbs_agent/__main__.py" in names
-        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-        assert all(m.uid == 0 and m.mtime == 0 for m in tar.getmembers())
+REPO = Path(__file__).resolve().parents[3]
 
 
-def test_unpacked_tarball_runs_with_the_wrapper_layout(tmp_path):
-    tarball, _ = build_tarball(out_dir=tmp_path / "build")
-    lib = tmp_path / "lib"
-    lib.mkdir()
-    with tarfile.open(tarball) as tar:
-        tar.extractall(lib, filter="data")
-    proc = subprocess.run([sys.executable, "-m", "pbs_agent", "--version"], cwd=tmp_path,
-                          env={"PYTHONPATH": str(lib)}, capture_output=True, text=True,
-                          check=False)
-    assert proc.returncode == 0 and proc.stdout.startswith("pbs-agent "), proc.stderr
+def _agent_commands(run: fakehost.FakeRun) -> list[str]:
+    return [c for c in run.commands if "pbs-agent" in c and "apt-get" in c]
+
+
+def test_package_is_uploaded_and_installed_with_apt():
+    run = fakehost.run(pbs_node, fakehost.host_data(), execute=True)
+    assert run.error is None, run.error
+    name = f"pbs-agent_{fakehost.FAKE_AGENT_VERSION}_all.deb"
+    (install,) = _agent_commands(run)
+    assert "apt-get -y -q -o Dpkg::Options::=--force-confdef" in install
+    assert install.endswith(f"install --reinstall /var/cache/pbs-fleet/{name}")
+    assert "Agent | pbs-agent 0.0.0+plan (Debian package, apt-get install)" in \
+        run.changing_ops()
+
+
+def test_installed_package_from_the_same_file_is_left_alone():
+    deb = Path(fakehost.fake_agent_deb())
+    digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+    data = fakehost.host_data(responses={
+        f"/var/cache/pbs-fleet/{deb.name}": f"{digest}  /var/cache/pbs-fleet/{deb.name}",
+        "dpkg -l": f"ii  pbs-agent  {fakehost.FAKE_AGENT_VERSION}  all  pbs-agent",
+    })
+    run = fakehost.run(pbs_node, data, execute=True)
+    assert run.error is None, run.error
+    assert _agent_commands(run) == []
+    assert not [n for n in run.changing_ops() if "Debian package" in n]
+
+
+def test_missing_package_names_make_deb(tmp_path):
+    run = fakehost.run(pbs_node, fakehost.host_data(agent_deb=str(tmp_path / "nope.deb")))
+    assert run.error is not None and "build it with `make deb`" in str(run.error)
+    assert not run.executed
+
+
+def test_default_package_is_this_checkouts_dist():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert default_deb() == REPO / "dist" / f"pbs-agent_{version}_all.deb"
 
 
 def _third_party_imports() -> set[str]:
     found = set()
-    for path in AGENT_SOURCE.rglob("*.py"):
+    for path in (REPO / "pbs_agent").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found |= {a.name.split(".")[0] for a in node.names}
@@ -65,16 +82,6 @@ def test_config_renders_valid_toml():
     assert parsed["web"]["listen-address"] == ":9797" and parsed["collector"]["api"] is True
     assert parsed["dedup"]["max-groups"] == 50 and parsed["pbs"]["api-url"] == 'https://x"y'
     assert parsed["datastore"] == {"store1": "/mnt/datastore/store1", "odd name": "/srv/x"}
-
-
-def test_unit_hardening():
-    unit = render("agent/pbs-agent.service.j2", user="pbs-agent", config="/etc/c.toml",
-                  readonly_paths=["/mnt/datastore/a", "/mnt/datastore/b"])
-    for line in ("ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
-                 "PrivateTmp=yes", "ReadOnlyPaths=-/mnt/datastore/a",
-                 "ReadOnlyPaths=-/mnt/datastore/b", "SupplementaryGroups=backup",
-                 "User=pbs-agent", "ExecStart=/usr/bin/pbs-agent serve --config /etc/c.toml"):
-        assert line in unit, line
 
 
 def test_listen_port_and_datastores():
