@@ -16,7 +16,7 @@ OTHERS = ["tasks", "jobs", "api", "zfs", "thermal", "bench"]
 
 
 def _metrics(store: Path, state: Path, *collectors: str) -> dict[tuple[str, str], float]:
-    off = [f"--no-collector.{c}" for c in OTHERS + ["dedup", "hardware"]
+    off = [f"--no-collector.{c}" for c in [*OTHERS, "dedup", "hardware"]
            if c not in collectors]
     proc = subprocess.run(
         [sys.executable, "-m", "pbs_agent", "metrics", *off, "--datastore", f"big={store}",
