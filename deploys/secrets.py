@@ -114,3 +114,45 @@ def write_private_file(path: Path, text: str) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m deploys.secrets set KEY`` (the secret from stdin, not echoed on a TTY),
+    ``delete KEY``, ``keys``; ``--file PATH`` overrides the store path. For secrets the admin
+    provides: ``s3:<host>:<endpoint>`` (S3 secret key), ``notify:<host>:<target>`` (smtp
+    password, gotify token, webhook secrets as a JSON object ``{"name": "value"}``)."""
+    import argparse
+    import getpass
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python3 -m deploys.secrets")
+    parser.add_argument("--file", default=None, help="secret store (default: "
+                        "$PBS_FLEET_SECRETS or ~/.config/pbs-fleet/secrets.json)")
+    parser.add_argument("action", choices=("set", "delete", "keys"))
+    parser.add_argument("key", nargs="?")
+    args = parser.parse_args(argv)
+    store = SecretStore(default_path(args.file))
+    try:
+        if args.action == "keys":
+            print("\n".join(store.keys()))
+            return 0
+        if not args.key:
+            parser.error(f"{args.action} needs a KEY")
+        if args.action == "delete":
+            store.delete(args.key)
+            return 0
+        secret = getpass.getpass(f"secret for {args.key}: ") if sys.stdin.isatty() \
+            else sys.stdin.read().rstrip("\n")
+        if not secret:
+            print(f"no secret given for {args.key}: nothing stored", file=sys.stderr)
+            return 1
+        store.put(args.key, secret)
+        print(f"stored {args.key} in {store.path}")
+        return 0
+    except SecretStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

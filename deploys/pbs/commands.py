@@ -236,3 +236,48 @@ def checked(argv: Sequence[Arg], what: str, refused_by: str = "PBS") -> StringCo
 def shell_line(argv: Sequence[Arg]) -> str:
     """The masked, quoted command line (what a log would show)."""
     return to_command(argv).get_masked_value()
+
+
+# --- S3 endpoints (PBS 4) and notifications ---------------------------------------------------
+
+def s3_endpoint_list() -> list[str]:
+    """``s3 endpoint list --output-format json`` (PBS never lists the secret key)."""
+    return [PBM, "s3", "endpoint", "list", "--output-format", "json"]
+
+
+def s3_endpoint_create(endpoint_id: str, opts: Mapping[str, Any], secret_key: Arg) -> list[Arg]:
+    """``s3 endpoint create <id> --access-key … --endpoint … --secret-key <secret>``."""
+    return [PBM, "s3", "endpoint", "create", endpoint_id, *options(opts),
+            "--secret-key", secret_key]
+
+
+def s3_endpoint_update(endpoint_id: str, opts: Mapping[str, Any], delete: Iterable[str] = (),
+                       secret_key: Arg | None = None) -> list[Arg]:
+    """``s3 endpoint update <id> [opts] [--delete prop]… [--secret-key <secret>]``."""
+    extra: list[Arg] = ["--secret-key", secret_key] if secret_key is not None else []
+    return [PBM, "s3", "endpoint", "update", endpoint_id, *options(opts), *deletes(delete),
+            *extra]
+
+
+def notification_list(what: Sequence[str]) -> list[str]:
+    """``notification endpoint <type> list`` / ``notification matcher list`` as JSON."""
+    return [PBM, "notification", *what, "list", "--output-format", "json"]
+
+
+def notification_path(ttype: str) -> list[str]:
+    """``endpoint <type>`` for a target type, ``matcher`` for matchers."""
+    return ["matcher"] if ttype == "matcher" else ["endpoint", ttype]
+
+
+def notification_create(ttype: str, name: str, opts: Mapping[str, Any],
+                        secret: Sequence[Arg] = ()) -> list[Arg]:
+    """``notification endpoint <type> create <name> [opts] [secret options]`` (or matcher)."""
+    return [PBM, "notification", *notification_path(ttype), "create", name, *options(opts),
+            *secret]
+
+
+def notification_update(ttype: str, name: str, opts: Mapping[str, Any],
+                        delete: Iterable[str] = (), secret: Sequence[Arg] = ()) -> list[Arg]:
+    """``notification endpoint <type> update <name> [opts] [--delete prop]… [secret]``."""
+    return [PBM, "notification", *notification_path(ttype), "update", name, *options(opts),
+            *deletes(delete), *secret]

@@ -12,6 +12,7 @@ needs a reader token on the source and a remote with the source's pinned fingerp
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,8 +28,25 @@ PVE_TOKEN = "pve"
 DATASTORE_MANAGED = ("comment", "gc-schedule", "notify", "notify-user", "notification-mode",
                      "tuning", "maintenance-mode", "verify-new", "prune-schedule",
                      "keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly",
-                     "keep-yearly")
-PROPERTY_STRINGS = ("notify", "tuning", "maintenance-mode")
+                     "keep-yearly", "gc-on-unmount")
+#: datastore.cfg keys PBS sets only at creation (``#[updater(skip)]``): a change is refused.
+DATASTORE_CREATE_ONLY = ("backend", "backing-device")
+PROPERTY_STRINGS = ("notify", "tuning", "maintenance-mode", "backend")
+#: Options of notification targets a deploy may delete when the inventory drops them: the
+#: ``Deleteable*Property`` enums of proxmox-notify (the others can only be changed).
+TARGET_MANAGED = {
+    "sendmail": ("author", "comment", "disable", "from-address", "mailto", "mailto-user"),
+    "smtp": ("author", "comment", "disable", "mailto", "mailto-user", "port", "username"),
+    "gotify": ("comment", "disable"),
+    "webhook": ("body", "comment", "disable", "header"),
+}
+MATCHER_MANAGED = ("match-field", "match-severity", "match-calendar", "mode", "invert-match",
+                   "target", "comment", "disable")
+#: Every managed datastore notifies through the notification system (targets + matchers);
+#: PBS 4 defaults to it, and its postinst writes legacy-sendmail into 3.x datastores.
+NOTIFICATION_MODE = "notification-system"
+S3_MANAGED = ("port", "region", "fingerprint", "path-style", "rate-in", "burst-in", "rate-out",
+              "burst-out", "provider-quirks", "endpoint", "access-key", "put-rate-limit")
 PRUNE_MANAGED = ("store", "schedule", "ns", "max-depth", "disable", "comment", "keep-last",
                  "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly")
 VERIFY_MANAGED = ("store", "schedule", "ns", "max-depth", "comment", "outdated-after",
@@ -103,10 +121,22 @@ class Remote:
 
 
 @dataclass
+class Target:
+    """A notification target: its section type, options and whether a secret goes with it."""
+
+    type: str
+    options: dict[str, Any]
+    secret_key: str | None  # PBS option name of the secret (password/token/secret)
+
+
+@dataclass
 class PbsObjects:
     """Everything one PBS host should have."""
 
     datastores: dict[str, Datastore] = field(default_factory=dict)
+    s3_endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    targets: dict[str, Target] = field(default_factory=dict)
+    matchers: dict[str, dict[str, Any]] = field(default_factory=dict)
     namespaces: list[tuple[str, str]] = field(default_factory=list)  # (datastore, ns)
     prune_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     verify_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -172,10 +202,14 @@ def _job_id(host: str, explicit: str | None, *parts: str) -> str:
 
 def datastore_options(spec: Mapping[str, Any]) -> dict[str, Any]:
     """datastore.cfg options of one inventory datastore (gc-schedule defaults to daily)."""
-    opts: dict[str, Any] = {"gc-schedule": spec.get("gc_schedule", "daily")}
-    for key in ("comment", "notify_user", "notification_mode", "verify_new"):
+    opts: dict[str, Any] = {"gc-schedule": spec.get("gc_schedule", "daily"),
+                            "notification-mode": NOTIFICATION_MODE}
+    for key in ("comment", "notify_user", "notification_mode", "verify_new", "backing_device",
+                "gc_on_unmount"):
         if key in spec:
             opts[key.replace("_", "-")] = spec[key]
+    if spec.get("backend"):
+        opts["backend"] = _kebab(spec["backend"])
     if spec.get("notify"):
         opts["notify"] = dict(spec["notify"])
     if spec.get("tuning"):
@@ -189,9 +223,14 @@ def datastore_options(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 def _datastores(hv: HostView, out: PbsObjects) -> None:
     for name, spec in hv.value("pbs_datastores").items():
-        out.datastores[name] = Datastore(name, spec.get("path", datastore_path(name)),
+        default_path = name if spec.get("backing_device") else datastore_path(name)
+        out.datastores[name] = Datastore(name, spec.get("path", default_path),
                                          datastore_options(spec),
                                          spec.get("reuse_existing", True))
+        client = (spec.get("backend") or {}).get("client")
+        if client is not None and client not in hv.value("pbs_s3_endpoints"):
+            raise DesiredError(f"{hv.name}: datastore {name!r} uses S3 endpoint {client!r}, "
+                               "which is not in pbs_s3_endpoints")
         for ns in spec.get("namespaces", []):
             out.namespaces.append((name, ns))
         prune = spec.get("prune", settings.DEFAULT_PRUNE)
@@ -203,6 +242,33 @@ def _datastores(hv: HostView, out: PbsObjects) -> None:
         for job in _items(verify):
             job_id = _job_id(hv.name, job.get("id"), name, job.get("ns", ""), "verify")
             out.verify_jobs[job_id] = {"store": name, **_kebab(job, skip=("id",))}
+
+
+def _s3_and_notifications(hv: HostView, out: PbsObjects) -> None:
+    for endpoint_id, spec in hv.value("pbs_s3_endpoints").items():
+        out.s3_endpoints[endpoint_id] = _kebab(spec)
+    for name, spec in hv.value("pbs_notification_targets").items():
+        ttype = spec["type"]
+        opts = _kebab(spec, skip=("type", "header"))
+        if ttype == "webhook":
+            opts.setdefault("method", "post")
+            if "body" in opts:
+                opts["body"] = b64(opts["body"])
+            if spec.get("header"):
+                opts["header"] = [f"name={k},value={b64(v)}"
+                                  for k, v in sorted(spec["header"].items())]
+        out.targets[name] = Target(ttype, opts, settings.TARGET_SECRET.get(ttype))
+    for name, spec in hv.value("pbs_notification_matchers").items():
+        out.matchers[name] = _kebab(spec)
+        for target in spec.get("target", []):
+            if target not in out.targets and target != "mail-to-root":
+                raise DesiredError(f"{hv.name}: notification matcher {name!r} sends to "
+                                   f"{target!r}, which is not in pbs_notification_targets")
+
+
+def b64(text: str) -> str:
+    """PBS keeps webhook bodies, header values and secrets base64-encoded."""
+    return base64.b64encode(text.encode()).decode()
 
 
 def _agent(hv: HostView, out: PbsObjects) -> None:
@@ -328,6 +394,7 @@ def pbs_objects(fleet: list[HostView], name: str,
     me = next(hv for hv in fleet if hv.name == name)
     out = PbsObjects()
     _datastores(me, out)
+    _s3_and_notifications(me, out)
     _agent(me, out)
     _extra_users(me, out)
     _pve_access(fleet, me, out)

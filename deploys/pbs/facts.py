@@ -191,3 +191,116 @@ class RemotePasswordDigests(FactBase[dict[str, str]]):
 
     def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)
+
+
+class PbsS3Endpoints(FactBase[list]):
+    """``proxmox-backup-manager s3 endpoint list`` (PBS 4; no secret key) as a list of dicts.
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PbsS3Endpoints)
+        # [{"id": "ceph", "endpoint": "10.0.0.5", "port": 7480, "path-style": True, …}]
+    """
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def requires_command(self, *args: Any, **kwargs: Any) -> str:
+        return commands.PBM
+
+    def command(self) -> str:
+        return shlex.join(commands.s3_endpoint_list())
+
+    def process(self, output: list[str]) -> list:
+        data = _json(output, "s3 endpoint list")
+        return data if isinstance(data, list) else []
+
+
+class PbsNotifications(FactBase[list]):
+    """``notification endpoint <type> list`` or ``notification matcher list`` as dicts.
+
+    + what: a target type (``sendmail``, ``smtp``, ``gotify``, ``webhook``) or ``matcher``
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(PbsNotifications, what="smtp")
+        # [{"name": "relay", "server": "mail.example.org", "mode": "starttls", …}]
+    """
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def requires_command(self, *args: Any, **kwargs: Any) -> str:
+        return commands.PBM
+
+    def command(self, what: str) -> str:
+        return shlex.join(commands.notification_list(commands.notification_path(what)))
+
+    def process(self, output: list[str]) -> list:
+        data = _json(output, "notification list")
+        return data if isinstance(data, list) else []
+
+
+class SectionSecretDigests(FactBase[dict]):
+    """sha256 of the values of property *key* per section of a PBS config file (lines joined
+    by newlines), so the controller can tell a changed secret (S3 ``secret-key``,
+    notification ``password``/``token``/``secret``) without the secret leaving the host.
+
+    + path: the section-config file (``/etc/proxmox-backup/s3.cfg`` …)
+    + key: the property holding the secret
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(SectionSecretDigests, path="/etc/proxmox-backup/s3.cfg",
+                      key="secret-key")  # {"ceph": "9f86d08…"}
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, path: str, key: str) -> str:
+        awk = ("/^[^ \\t#][^:]*:[ \\t]/ {sub(/^[^:]*:[ \\t]*/, \"\"); n=$1; next} "
+               "n != \"\" && $1 == k {sub(/^[ \\t]+[^ \\t]+[ \\t]+/, \"\"); "
+               "if (n in v) v[n] = v[n] \"\\037\" $0; else v[n] = $0} "
+               "END {for (n in v) print n \"\\t\" v[n]}")
+        return (f"f={shlex.quote(path)}; [ -r \"$f\" ] || exit 0; "
+                f"awk -v k={shlex.quote(key)} {shlex.quote(awk)} \"$f\" | "
+                "while IFS='\t' read -r n v; do "
+                "printf '%s %s\\n' \"$n\" \"$(printf '%s' \"$v\" | tr '\\037' '\\n' | "
+                "sha256sum | cut -d' ' -f1)\"; done")
+
+    def process(self, output: list[str]) -> dict:
+        return dict(line.split(" ", 1) for line in output if " " in line)
+
+
+class BlockDeviceByUuid(FactBase[bool]):
+    """Whether ``/dev/disk/by-uuid/<uuid>`` is a block device now (a removable datastore's
+    device is attached).
+
+    + uuid: the filesystem UUID
+
+    **Example:**
+
+    .. code:: python
+
+        host.get_fact(BlockDeviceByUuid, uuid="0a1b2c3d-…")  # True
+    """
+
+    @staticmethod
+    def default() -> bool:
+        return False
+
+    def command(self, uuid: str) -> str:
+        return f"test -b {shlex.quote('/dev/disk/by-uuid/' + uuid)} && echo attached || true"
+
+    def process(self, output: list[str]) -> bool:
+        return "attached" in output

@@ -19,7 +19,7 @@ from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.command import PyinfraCommand
 
 from deploys.pbs import commands, plan, secretcmd
-from deploys.pbs.desired import DATASTORE_MANAGED, Acl
+from deploys.pbs.desired import DATASTORE_CREATE_ONLY, DATASTORE_MANAGED, S3_MANAGED, Acl
 
 
 @operation()
@@ -56,12 +56,22 @@ def datastore(ds_name: str, path: str, options: Mapping[str, Any],
 
 
 def datastore_refusal(ds_name: str, path: str, current: Mapping[str, Any] | None,
-                      chunk_store: bool, reuse_existing: bool, pbs_major: int) -> str | None:
-    """Why this datastore must not be touched (one line), or None. Data is never wiped."""
+                      chunk_store: bool, reuse_existing: bool, pbs_major: int,
+                      options: Mapping[str, Any] | None = None) -> str | None:
+    """Why this datastore must not be touched (one line), or None. Data is never wiped; the
+    create-only ``backend`` and ``backing-device`` are never changed behind PBS's back."""
     if current is not None:
         if current.get("path") != path:
             return (f"datastore {ds_name} is at {current.get('path')} on PBS, the inventory "
                     f"says {path}; move it by hand")
+        for key in DATASTORE_CREATE_ONLY:
+            have, want = current.get(key), (options or {}).get(key)
+            if (have is not None or want is not None) \
+                    and _as_created(key, have) != _as_created(key, want):
+                return (f"datastore {ds_name}: {key} is {have or 'unset'} on PBS, the "
+                        f"inventory says {commands.render_value(want) if want else 'unset'}; "
+                        f"PBS sets {key} only at creation: remove the datastore (data stays) "
+                        "and create it again")
         return None
     if chunk_store and not reuse_existing:
         return f"{path} already holds a chunk store; set reuse_existing to re-attach it"
@@ -70,6 +80,12 @@ def datastore_refusal(ds_name: str, path: str, current: Mapping[str, Any] | None
                 "--reuse-datastore; re-attach it by hand (docs/pbs-config.md, 'Datastores: "
                 "paths, ownership, re-attaching') and rerun")
     return None
+
+
+def _as_created(key: str, value: Any) -> Any:
+    """A create-only value as PBS would have it: ``type=filesystem`` is the same as unset."""
+    normal = plan.normalize(key, value if value is not None else "")
+    return "" if normal in ({}, {"type": "filesystem"}) else normal
 
 
 @operation()
@@ -307,3 +323,93 @@ def sync_point(what: str) -> Generator[str | PyinfraCommand, None, None]:
     """
     host.noop(f"sync point: {what}")
     yield from ()
+
+
+@operation()
+def s3_endpoint(endpoint_id: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
+                push_secret: bool, store_path: str, store_key: str):
+    """A PBS 4 S3 endpoint; its secret key is filled in at execution time from the controller
+    store and never printed (PBS keeps it in ``s3.cfg``, 0640 root:backup, and never lists it).
+
+    + endpoint_id: the endpoint's id (``client`` in a datastore's ``backend``)
+    + options: ``endpoint``, ``access-key``, ``port``, ``region``, ``fingerprint``, …
+    + current: the endpoint as PBS lists it now, None if absent
+    + push_secret: (re)send the secret key (it differs from what the host stores)
+    + store_path: the controller's secret store file
+    + store_key: the secret key's key in that store (``s3:<host>:<id>``)
+
+    **Example:**
+
+    .. code:: python
+
+        s3_endpoint(name="S3 endpoint ceph", endpoint_id="ceph", current=None,
+                    options={"endpoint": "10.0.0.5", "port": 7480, "access-key": "AK…"},
+                    push_secret=True, store_path="~/.config/pbs-fleet/secrets.json",
+                    store_key="s3:pbs1:ceph")
+    """
+    what = f"s3 endpoint {'create' if current is None else 'update'} {endpoint_id}"
+    if current is None:
+        template = commands.s3_endpoint_create(endpoint_id, options, secretcmd.SECRET)
+        yield FunctionCommand(secretcmd.run_with_secrets, (template, store_path, [store_key],
+                                                           what), {})
+        return
+    sets, deletes = plan.diff_options(current, options, S3_MANAGED)
+    deletes = [d for d in deletes if d != "put-rate-limit"]  # PBS cannot delete it
+    if push_secret:
+        template = commands.s3_endpoint_update(endpoint_id, sets, deletes, secretcmd.SECRET)
+        yield FunctionCommand(secretcmd.run_with_secrets, (template, store_path, [store_key],
+                                                           what), {})
+    elif sets or deletes:
+        yield commands.checked(commands.s3_endpoint_update(endpoint_id, sets, deletes), what)
+    else:
+        host.noop(f"s3 endpoint {endpoint_id} is up to date")
+
+
+@operation()
+def notification_entry(kind: str, entry_name: str, options: Mapping[str, Any],
+                       current: Mapping[str, Any] | None, managed: Iterable[str],
+                       secret_option: str | None = None, push_secret: bool = False,
+                       store_path: str = "", store_key: str = ""):
+    """A notification target (``sendmail``/``smtp``/``gotify``/``webhook``) or matcher. A
+    target's secret (smtp ``password``, gotify ``token``, webhook ``secret``s) comes from the
+    controller store at execution time, never printed; PBS keeps it in
+    ``notifications-priv.cfg`` (0600 root:root).
+
+    + kind: the target type, or ``matcher``
+    + entry_name: the target's or matcher's name
+    + options: the desired options (CLI names)
+    + current: the entry as PBS lists it now, None if absent
+    + managed: the options this deploy owns (others are left alone)
+    + secret_option: ``password``, ``token`` or ``secret`` for targets that have one
+    + push_secret: (re)send the secret (it differs from what the host stores)
+    + store_path: the controller's secret store file
+    + store_key: the secret's key in that store (``notify:<host>:<name>``)
+
+    **Example:**
+
+    .. code:: python
+
+        notification_entry(name="Notification target relay", kind="smtp",
+                           entry_name="relay", current=None, managed=("server",),
+                           options={"server": "mail.example.org", "mode": "starttls",
+                                    "from-address": "pbs@example.org",
+                                    "mailto": ["ops@example.org"], "username": "pbs"},
+                           secret_option="password", push_secret=True,
+                           store_path="~/.config/pbs-fleet/secrets.json",
+                           store_key="notify:pbs1:relay")
+    """
+    label = "matcher" if kind == "matcher" else f"endpoint {kind}"
+    what = f"notification {label} {'create' if current is None else 'update'} {entry_name}"
+    if current is None:
+        template = commands.notification_create(kind, entry_name, options)
+    else:
+        sets, deletes = plan.diff_options(current, options, managed)
+        if not (sets or deletes or push_secret):
+            host.noop(f"notification {label} {entry_name} is up to date")
+            return
+        template = commands.notification_update(kind, entry_name, sets, deletes)
+    if secret_option and (current is None or push_secret):
+        yield FunctionCommand(secretcmd.run_with_target_secret,
+                              (template, store_path, store_key, secret_option, what), {})
+    else:
+        yield commands.checked(template, what)

@@ -11,7 +11,9 @@ is never echoed — a failure prints one line with the secret scrubbed out.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,52 @@ def _squeeze_pbs_error(lines: list[str]) -> str:
         if line.strip():
             out.append(line.removeprefix("Error: ").strip())
     return "; ".join(out)
+
+
+def secret_args(option: str, secret: str) -> list[str]:
+    """The CLI arguments carrying a target's secret: ``--password x`` / ``--token x``, or for
+    a webhook (the store holds a JSON object ``{name: value}``) one ``--secret
+    name=<n>,value=<base64>`` per entry, sorted by name, as PBS stores them."""
+    if option != "secret":
+        return [f"--{option}", secret]
+    try:
+        items = json.loads(secret)
+    except ValueError:
+        raise ValueError("webhook secret in the store must be a JSON object {name: value}") \
+            from None
+    if not isinstance(items, dict) or not all(isinstance(v, str) for v in items.values()):
+        raise ValueError("webhook secret in the store must be a JSON object {name: value}")
+    out: list[str] = []
+    for name in sorted(items):
+        out += ["--secret", f"name={name},value="
+                + base64.b64encode(items[name].encode()).decode()]
+    return out
+
+
+def secret_digest(option: str, secret: str) -> str:
+    """What :class:`~deploys.pbs.facts.SectionSecretDigests` reads for this secret on PBS."""
+    if option != "secret":
+        return digest(secret)
+    return digest("\n".join(secret_args(option, secret)[1::2]))
+
+
+def run_with_target_secret(state: Any, host: Any, template: Sequence[Any], store_path: str,
+                           store_key: str, option: str, what: str) -> bool:
+    """Like :func:`run_with_secrets` for a notification target: the secret expands to its
+    option(s) (:func:`secret_args`), each value a HiddenValue."""
+    secret = SecretStore(Path(store_path)).get(store_key)
+    if secret is None:
+        return _fail(host, what, f"no secret {store_key} in {store_path}; add it with: "
+                     f"python3 -m deploys.secrets set {store_key}")
+    try:
+        args = secret_args(option, secret)
+    except ValueError as exc:
+        return _fail(host, what, f"{store_key}: {exc}")
+    filled = [HiddenValue(a) if i % 2 else a for i, a in enumerate(args)]
+    command = commands.checked([*template, *filled], what)
+    status, output = host.run_shell_command(command, print_output=False,
+                                            print_input=state.print_input,
+                                            **privileges(state, host))
+    if not status:
+        return _fail(host, what, output.stderr, [secret, *args[1::2]])
+    return True

@@ -32,6 +32,39 @@ DATASTORE_SPEC: dict[str, Any] = {
     "notification_mode": str, "tuning": dict, "maintenance_mode": (str, dict, type(None)),
     "verify_new": bool, "reuse_existing": bool, "namespaces": list,
     "prune": (list, dict, type(None)), "verify": (list, dict, type(None)), "extra": dict,
+    "backend": dict, "backing_device": str, "gc_on_unmount": bool,
+}
+#: PBS 4.2 ``DatastoreTuning`` (pbs-api-types datastore.rs): key → allowed values or (min, max).
+TUNING: dict[str, Any] = {
+    "chunk_order": ("none", "inode"), "sync_level": ("none", "file", "filesystem"),
+    "gc_atime_safety_check": (True, False), "gc_atime_cutoff": (1, 2880),
+    "gc_cache_capacity": (0, 8388608), "default_verification_workers": (1, 32),
+    "default_verification_readers": (1, 32),
+}
+UUID_RE = re.compile(r"^[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}$")
+BUCKET_RE = re.compile(r"^[a-z0-9]([a-z0-9\-]*[a-z0-9])?$")
+BACKEND_SPEC: dict[str, Any] = {"type": str, "client": str, "bucket": str,
+                                "max_cache_size": str}
+S3_SPEC: dict[str, Any] = {
+    "endpoint": str, "port": int, "region": str, "fingerprint": str, "access_key": str,
+    "path_style": bool, "provider_quirks": list, "put_rate_limit": int, "rate_in": str,
+    "burst_in": str, "rate_out": str, "burst_out": str,
+}
+#: Notification target types and their settings (proxmox-notify endpoints, 4.2-era); the
+#: secret of each type (smtp password, gotify token, webhook secrets) is in the secret store.
+TARGET_SPECS: dict[str, dict[str, Any]] = {
+    "sendmail": {"mailto": list, "mailto_user": list, "from_address": str, "author": str},
+    "smtp": {"server": str, "port": int, "mode": str, "username": str, "mailto": list,
+             "mailto_user": list, "from_address": str, "author": str},
+    "gotify": {"server": str},
+    "webhook": {"url": str, "method": str, "header": dict, "body": str},
+}
+TARGET_REQUIRED = {"sendmail": (), "smtp": ("server", "from_address"), "gotify": ("server",),
+                   "webhook": ("url",)}
+TARGET_SECRET = {"smtp": "password", "gotify": "token", "webhook": "secret"}
+MATCHER_SPEC: dict[str, Any] = {
+    "match_field": list, "match_severity": list, "match_calendar": list, "mode": str,
+    "invert_match": bool, "target": list, "comment": str, "disable": bool,
 }
 SYNC_SPEC: dict[str, Any] = {
     "remote": str, "remote_store": str, "store": str, "id": str, "schedule": str, "ns": str,
@@ -104,9 +137,94 @@ def check_datastores(value: dict[str, Any]) -> str | None:
         for ns in spec.get("namespaces", []):
             if not isinstance(ns, str) or not NS_RE.match(ns):
                 return f"{where}: namespace {ns!r} is not a valid PBS namespace"
-        path = spec.get("path", datastore_path(name))
-        if not path.startswith("/"):
-            return f"{where}: path {path!r} must be absolute"
+        problem = _pbs4_datastore_problem(where, name, spec)
+        if problem:
+            return problem
+    return None
+
+
+def _pbs4_datastore_problem(where: str, name: str, spec: Mapping[str, Any]) -> str | None:
+    """Removable device, S3 backend and tuning keys of one datastore."""
+    device = spec.get("backing_device")
+    path = spec.get("path", name if device else datastore_path(name))
+    if device is not None:
+        if not UUID_RE.match(device):
+            return (f"{where}: backing_device {device!r} must be a filesystem UUID in lower "
+                    "case (blkid -s UUID -o value /dev/sdX1)")
+        if path.startswith("/"):
+            return (f"{where}: a removable datastore's path is relative to the device "
+                    f"(got {path!r})")
+    elif not path.startswith("/"):
+        return f"{where}: path {path!r} must be absolute"
+    if spec.get("gc_on_unmount") and device is None:
+        return f"{where}: gc_on_unmount needs a backing_device (removable datastores only)"
+    backend = spec.get("backend")
+    if backend is not None:
+        problem = spec_problem(f"{where} backend", backend, BACKEND_SPEC, required=("type",))
+        if problem:
+            return problem
+        if backend["type"] not in ("filesystem", "s3"):
+            return f"{where} backend: type {backend['type']!r} is not filesystem or s3"
+        if backend["type"] == "s3":
+            missing = [k for k in ("client", "bucket") if k not in backend]
+            if missing:
+                return f"{where} backend: {missing[0]!r} is required for type s3"
+            if not BUCKET_RE.match(backend["bucket"]) or not 3 <= len(backend["bucket"]) <= 63:
+                return f"{where} backend: bucket {backend['bucket']!r} is not an S3 bucket name"
+            if device is not None:
+                return f"{where}: an S3-backed datastore cannot be removable"
+    for key, value in (spec.get("tuning") or {}).items():
+        key = key.replace("-", "_")
+        allowed = TUNING.get(key)
+        if allowed is None:
+            return (f"{where} tuning: unknown key {key!r} (known: "
+                    f"{', '.join(sorted(TUNING))})")
+        if isinstance(allowed[0], int) and not isinstance(allowed[0], bool):
+            if isinstance(value, bool) or not isinstance(value, int) \
+                    or not allowed[0] <= value <= allowed[1]:
+                return f"{where} tuning: {key} must be {allowed[0]}..{allowed[1]}, got {value!r}"
+        elif value not in allowed:
+            return f"{where} tuning: {key} must be one of {allowed}, got {value!r}"
+    return None
+
+
+def check_s3_endpoints(value: dict) -> str | None:
+    for name, spec in value.items():
+        where = f"S3 endpoint {name!r}"
+        problem = (_id_problem(where, name) or spec_problem(where, spec, S3_SPEC,
+                                                            required=("endpoint", "access_key")))
+        if problem:
+            return problem
+        if "://" in spec["endpoint"] or ":" in spec["endpoint"].split("]")[-1]:
+            return f"{where}: endpoint is a host name or address, without scheme or port"
+    return None
+
+
+def check_targets(value: dict) -> str | None:
+    for name, spec in value.items():
+        where = f"notification target {name!r}"
+        if not isinstance(spec, dict) or spec.get("type") not in TARGET_SPECS:
+            return f"{where}: type must be one of {', '.join(TARGET_SPECS)}"
+        ttype = spec["type"]
+        rest = {k: v for k, v in spec.items() if k not in ("type", "comment", "disable")}
+        problem = (_id_problem(where, name, "name")
+                   or spec_problem(where, rest, TARGET_SPECS[ttype],
+                                   required=TARGET_REQUIRED[ttype]))
+        if problem:
+            return problem
+        if ttype in ("sendmail", "smtp") and not (spec.get("mailto") or spec.get("mailto_user")):
+            return f"{where}: needs mailto or mailto_user (PBS refuses a target without)"
+        if ttype == "smtp" and spec.get("mode", "tls") not in ("insecure", "starttls", "tls"):
+            return f"{where}: mode must be insecure, starttls or tls"
+    return None
+
+
+def check_matchers(value: dict) -> str | None:
+    for name, spec in value.items():
+        where = f"notification matcher {name!r}"
+        problem = _id_problem(where, name, "name") or spec_problem(where, spec, MATCHER_SPEC)
+        if problem:
+            return problem
     return None
 
 
@@ -199,7 +317,12 @@ KEYS = schema.register(__name__, {
         dict, default={}, check=check_datastores,
         doc="Datastores: name → {path (default /mnt/datastore/<name>), gc_schedule (daily), "
             "comment, notify {gc,verify,sync,prune: always|never|error}, notify_user, "
-            "notification_mode, tuning {chunk-order, sync-level, gc-atime-cutoff, …}, "
+            "notification_mode (default notification-system), tuning {chunk_order, "
+            "sync_level, gc_atime_safety_check, gc_atime_cutoff 1..2880 min, "
+            "gc_cache_capacity, default_verification_workers/readers (4.0.22+)}, backend "
+            "{type: s3, client: an pbs_s3_endpoints id, bucket, max_cache_size} (PBS 4; path "
+            "is then the local cache), backing_device (filesystem UUID: removable, path "
+            "relative to the device, default <name>), gc_on_unmount (4.1.8+), "
             "maintenance_mode ('read-only'|'offline'|{type, message}|None), verify_new, "
             "reuse_existing (True: re-attach an existing chunk store), namespaces [..], "
             "prune (job or list; default keep_daily 7, keep_weekly 4, daily), verify (job or "
@@ -211,6 +334,25 @@ KEYS = schema.register(__name__, {
             "rate_in, burst_in, rate_out, burst_out, group_filter [..], transfer_last, id, "
             "fingerprint (only when the source is not reachable in this run)}]. The remote, "
             "its pinned fingerprint and a least-privilege token on the source are managed."),
+    "pbs_s3_endpoints": schema.Key(
+        dict, default={}, check=check_s3_endpoints,
+        doc="PBS 4 S3 endpoints: id → {endpoint (host or address, {{bucket}}/{{region}} "
+            "templates), port, region, fingerprint (pin a self-signed certificate), "
+            "access_key, path_style, provider_quirks [..], put_rate_limit, rate_in, burst_in, "
+            "rate_out, burst_out}. The secret key is read from the secret store, key "
+            "s3:<host>:<id> (python3 -m deploys.secrets set …); never in the inventory."),
+    "pbs_notification_targets": schema.Key(
+        dict, default={}, check=check_targets,
+        doc="Notification targets: name → {type: sendmail|smtp|gotify|webhook, comment, "
+            "disable, and per type: mailto [..], mailto_user [..], from_address, author; smtp: "
+            "server, port, mode (tls), username; gotify: server; webhook: url, method (post), "
+            "header {name: value}, body}. Secrets (smtp password, gotify token, webhook "
+            "secrets as a JSON object) from the secret store, key notify:<host>:<name>."),
+    "pbs_notification_matchers": schema.Key(
+        dict, default={}, check=check_matchers,
+        doc="Notification matchers: name → {match_field [..], match_severity [..], "
+            "match_calendar [..], mode (all|any), invert_match, target [..], comment, "
+            "disable}. The built-in mail-to-root and default-matcher are left alone."),
     "pbs_users": schema.Key(
         dict, default={}, check=check_users,
         doc="Extra identities: userid → {comment, email, roles [{path, role, propagate}], "

@@ -27,11 +27,15 @@ from deploys.pbs.desired import (
     PbsObjects,
 )
 from deploys.pbs.facts import (
+    BlockDeviceByUuid,
     DatastorePaths,
     PbsList,
     PbsNode,
+    PbsNotifications,
+    PbsS3Endpoints,
     PbsTokens,
     RemotePasswordDigests,
+    SectionSecretDigests,
 )
 from deploys.pbs.report import hardening_report
 
@@ -97,21 +101,93 @@ def _listed(kind: str, key: str) -> dict[str, dict[str, Any]]:
 
 
 def _datastores(objs: PbsObjects, pbs_major: int) -> None:
+    """Create or update the datastores; a removable one whose device is not attached is left
+    for a later run (with its jobs and namespaces), with one warning line."""
     current = _listed("datastore", "name")
-    paths = host.get_fact(DatastorePaths, paths=[d.path for d in objs.datastores.values()])
+    local = [d for d in objs.datastores.values() if "backing-device" not in d.options]
+    paths = host.get_fact(DatastorePaths, paths=[d.path for d in local])
     for ds in objs.datastores.values():
         chunk_store = bool(paths.get(ds.path, {}).get("chunks"))
         refusal = operations.datastore_refusal(ds.name, ds.path, current.get(ds.name),
-                                               chunk_store, ds.reuse_existing, pbs_major)
+                                               chunk_store, ds.reuse_existing, pbs_major,
+                                               ds.options)
         if refusal:
             raise DeployError(f"{host.name}: {refusal}")
-    for ds in objs.datastores.values():
-        if ds.name not in current:
+    for ds in list(objs.datastores.values()):
+        device = ds.options.get("backing-device")
+        if device and ds.name not in current:
+            if not host.get_fact(BlockDeviceByUuid, uuid=device):
+                # an absent removable device is a state, not a fault: PBS could not mount it
+                logger.warning(f"{host.name}: removable datastore {ds.name} not created: its "
+                               f"device {device} is not attached; plug it in and re-run")
+                _forget(objs, ds.name)
+                continue
+        elif ds.name not in current:
             files.directory(name=f"Datastore directory {ds.path} (backup:backup)", path=ds.path,
                             user="backup", group="backup", mode="755")
         operations.datastore(name=f"Datastore {ds.name}", ds_name=ds.name, path=ds.path,
                              options=ds.options, current=current.get(ds.name),
                              reuse_chunk_store=bool(paths.get(ds.path, {}).get("chunks")))
+
+
+def _forget(objs: PbsObjects, store: str) -> None:
+    """Drop a datastore that is not created in this run, and everything that needs it."""
+    del objs.datastores[store]
+    objs.namespaces[:] = [(s, ns) for s, ns in objs.namespaces if s != store]
+    for jobs in (objs.prune_jobs, objs.verify_jobs, objs.sync_jobs):
+        for job_id in [j for j, opts in jobs.items() if opts.get("store") == store]:
+            del jobs[job_id]
+
+
+def s3_endpoints(objs: PbsObjects) -> None:
+    """PBS 4 S3 endpoints (before the datastores that use them); secret keys from the store."""
+    if not objs.s3_endpoints:
+        return
+    current = plan.by_id(host.get_fact(PbsS3Endpoints), "id")
+    digests = host.get_fact(SectionSecretDigests, path=f"{CONF}/s3.cfg", key="secret-key")
+    path, store = context.store_path(host.name), context.store(host.name)
+    for endpoint_id, opts in sorted(objs.s3_endpoints.items()):
+        key = f"s3:{host.name}:{endpoint_id}"
+        secret = store.get(key)
+        if secret is None:
+            raise DeployError(f"{host.name}: no secret key for S3 endpoint {endpoint_id} in "
+                              f"{path}; add it with: python3 -m deploys.secrets set {key}")
+        push = endpoint_id in current and digests.get(endpoint_id) != secretcmd.digest(secret)
+        operations.s3_endpoint(name=f"S3 endpoint {endpoint_id} (secret key from the store)",
+                               endpoint_id=endpoint_id, options=opts,
+                               current=current.get(endpoint_id), push_secret=push,
+                               store_path=path, store_key=key)
+
+
+def notifications(objs: PbsObjects) -> None:
+    """Notification targets (secrets from the store), then the matchers that use them."""
+    if not objs.targets and not objs.matchers:
+        return
+    path, store = context.store_path(host.name), context.store(host.name)
+    priv = f"{CONF}/notifications-priv.cfg"
+    for name, target in sorted(objs.targets.items()):
+        current = plan.by_id(host.get_fact(PbsNotifications, what=target.type), "name")
+        push, key = False, f"notify:{host.name}:{name}"
+        if target.secret_key:
+            secret = store.get(key)
+            if secret is None and target.type != "smtp":
+                raise DeployError(f"{host.name}: no secret for notification target {name} in "
+                                  f"{path}; add it with: python3 -m deploys.secrets set {key}")
+            if secret is not None:
+                digests = host.get_fact(SectionSecretDigests, path=priv, key=target.secret_key)
+                push = name in current and digests.get(name) != secretcmd.secret_digest(
+                    target.secret_key, secret)
+        operations.notification_entry(
+            name=f"Notification target {name} ({target.type})", kind=target.type,
+            entry_name=name, options=target.options, current=current.get(name),
+            managed=desired.TARGET_MANAGED[target.type],
+            secret_option=target.secret_key if store.get(key) is not None else None,
+            push_secret=push, store_path=path, store_key=key)
+    current = plan.by_id(host.get_fact(PbsNotifications, what="matcher"), "name")
+    for name, opts in sorted(objs.matchers.items()):
+        operations.notification_entry(name=f"Notification matcher {name}", kind="matcher",
+                                      entry_name=name, options=opts, current=current.get(name),
+                                      managed=desired.MATCHER_MANAGED)
 
 
 def namespaces(objs: PbsObjects) -> None:
@@ -200,8 +276,10 @@ def pbs_config(pbs_major: int | None = None) -> None:
     major = pbs_major or pbs_major_version()
     objs = objects()
     tls_changes = _tls()
+    s3_endpoints(objs)
     _datastores(objs, major)
     namespaces(objs)
+    notifications(objs)
     pbs_access(objs)
     operations.sync_point(name="All PBS tokens issued", what="tokens issued")
     _remotes_and_sync(objs)

@@ -117,7 +117,8 @@ def test_one_changed_retention_value_changes_exactly_that_job(tmp_path: Path) ->
     data = fleet_data(tmp_path, **{PBS1: {"pbs_datastores": {"store1": {
         "prune": {"keep_daily": 9, "keep_weekly": 4}, "verify": None}}}})
     current = {"datastore": [{"name": "store1", "path": "/mnt/datastore/store1",
-                              "gc-schedule": "daily"}],
+                              "gc-schedule": "daily",
+                              "notification-mode": "notification-system"}],
                "prune-job": [{"id": "store1-prune", "store": "store1", "schedule": "daily",
                               "keep-daily": 7, "keep-weekly": 4}]}
     resp = {PBS1: responses(FP1, current), PBS2: responses(FP2), PVE1: {}}
@@ -257,7 +258,8 @@ def test_pbs4_reattaches_an_existing_chunk_store(tmp_path: Path) -> None:
                            PVE1: {}}, execute=True, func=pbs_only_any_version)
     assert run.error is None, run.error
     assert pbs_lines(run.commands[PBS1], "datastore create store1 /mnt/datastore/store1 "
-                                         "--gc-schedule daily --reuse-datastore true")
+                                         "--gc-schedule daily --notification-mode "
+                                         "notification-system --reuse-datastore true")
 
 
 def test_changed_fixed_pve_option_is_refused_with_one_line(tmp_path: Path) -> None:
