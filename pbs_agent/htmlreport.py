@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .commands.report import human_bytes
+from .units import human_bytes
 
 #: Groups drawn in the charts (the table lists all of them).
 CHART_GROUPS = 30

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pbs_agent.cli import main
-from pbs_agent.commands.report import human_bytes
+from pbs_agent.units import human_bytes
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 #: viewport widths in CSS px: a laptop, a phone (iPhone 12-15 logical width)

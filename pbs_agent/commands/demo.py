@@ -10,7 +10,7 @@ import sys
 from ..cli import program_name
 from ..demo import DEMO_MARKER, build_demo
 from ..errors import ConfigError
-from .report import human_bytes
+from ..units import human_bytes
 
 HELP = "write a realistic demo datastore in the real PBS format"
 

@@ -15,10 +15,10 @@ from ..engine import DatastoreReport, scan_datastore
 from ..errors import SourceError, os_reason
 from ..host import add_options, resolve
 from ..state import DEFAULT_STATE_DIR
+from ..units import human_bytes
 from .prune_plan import CONFIG_DIR
 
 HELP = "dedup report of a datastore: totals, top groups by exclusive bytes (read-only)"
-UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,20 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", metavar="FILE",
                         help="also write the report as one self-contained HTML page (charts)")
     add_options(parser, [CONFIG_DIR])
-
-
-def human_bytes(n: int | float) -> str:
-    """IEC units like PBS (HumanByte): ``1.50 MiB``.
-
-    >>> human_bytes(1536 * 1024)
-    '1.50 MiB'
-    >>> human_bytes(512)
-    '512 B'
-    """
-    value, unit = float(n), 0
-    while abs(value) >= 1024 and unit < len(UNITS) - 1:
-        value, unit = value / 1024, unit + 1
-    return f"{int(value)} B" if unit == 0 else f"{value:.2f} {UNITS[unit]}"
 
 
 def _when(epoch: int | None) -> str:

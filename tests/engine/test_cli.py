@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pbs_agent.cli import main
-from pbs_agent.commands.report import human_bytes
+from pbs_agent.units import human_bytes
 
 from .conftest import assert_matches_reference
 
