@@ -71,7 +71,10 @@ def test_fleet_converges_and_second_run_changes_nothing(fleet):
 def test_pbs1_objects_are_in_the_real_config_files(fleet):
     pbs1 = fleet["pbs1"]
     cfg = pbs1.exec("cat /etc/proxmox-backup/datastore.cfg").stdout
-    assert "datastore: store1\n\tpath /mnt/datastore/store1\n\tgc-schedule daily\n" in cfg
+    # keys sorted, as PBS's section config writes them (serde_json map)
+    assert cfg.startswith("datastore: store1\n\tgc-schedule daily\n")
+    assert "\tnotification-mode notification-system\n" in cfg
+    assert "\tpath /mnt/datastore/store1\n" in cfg
     assert "\tnotify gc=error\n" in cfg and "\ttuning chunk-order=none\n" in cfg
     prune = pbs1.exec("cat /etc/proxmox-backup/prune.cfg").stdout
     assert "prune: store1-prune\n" in prune and "\tkeep-daily 7\n" in prune
