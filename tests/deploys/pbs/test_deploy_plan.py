@@ -1,4 +1,5 @@
-"""The PBS configuration and PVE hand-off planned and run against a fake three-host fleet.
+"""The PBS configuration and the hand-off's PBS side, planned and run against a fake
+three-host fleet (the PVE side: tests/deploys/pve/test_pve_plan.py).
 
 Facts come from canned simulator-shaped output; operations run with pyinfra's CLI ordering
 (call-stack identity), so cross-host order (tokens before remote/pvesm) is the real one.
@@ -7,7 +8,6 @@ Facts come from canned simulator-shaped output; operations run with pyinfra's CL
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import stat
@@ -25,8 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.x509.oid import NameOID
 from pyinfra.api.exceptions import DeployError
 
-from deploys.pbs import context, desired, keyfile
-from deploys.pve import commands as pve_commands
+from deploys.pbs import context, desired
 from tests.deploys.fleet import (
     FP1,
     FP2,
@@ -183,58 +182,6 @@ def test_custom_certificate_is_uploaded_and_its_fingerprint_pinned(tmp_path: Pat
                for c in run.commands[PBS1])
 
 
-def test_pve_storage_with_a_changed_fingerprint_is_updated_not_readded(tmp_path: Path) -> None:
-    data = fleet_data(tmp_path)
-    store = tmp_path / "secrets.json"
-    store.write_text(json.dumps({f"token:{PBS1}:pve-clustera@pbs!pve": SECRET}))
-    store.chmod(0o600)
-    old = ":".join(["0f"] * 32)
-    cfg = ("dir: local\n\tpath /var/lib/vz\n\n"
-           "pbs: pbs-fake-pbs1-store1\n\tserver 10.0.0.11\n\tdatastore store1\n"
-           "\tusername pve-clustera@pbs!pve\n\tnamespace clustera\n\tcontent backup\n"
-           f"\tfingerprint {old}\n")
-    digest = hashlib.sha256(SECRET.encode()).hexdigest()
-    pve = {"cat /etc/pve/storage.cfg": cfg, "priv/storage": f"pbs-fake-pbs1-store1 {digest}"}
-    run = run_fleet(data, {PBS1: responses(FP1), PBS2: responses(FP2), PVE1: pve},
-                    execute=True)
-    assert run.error is None, run.error
-    pvesm = [c for c in run.commands[PVE1] if "pvesm" in c]
-    assert len(pvesm) == 1 and "pvesm set pbs-fake-pbs1-store1 --fingerprint " + FP1 in pvesm[0]
-    assert "--password" not in pvesm[0]  # the stored secret already matches
-
-
-def test_pvesm_command_lines() -> None:
-    assert pve_commands.pvesm_add("s1", {"server": "h", "datastore": "d", "port": 8008}) == [
-        "pvesm", "add", "pbs", "s1", "--datastore", "d", "--port", "8008", "--server", "h"]
-    assert pve_commands.pvesm_set("s1", {"fingerprint": "ab"}, ["namespace", "encryption-key"]
-                                  ) == ["pvesm", "set", "s1", "--fingerprint", "ab",
-                                        "--delete", "encryption-key,namespace"]
-    assert pve_commands.pvesm_remove("s1") == ["pvesm", "remove", "s1"]
-
-
-def test_encrypted_storage_shown_as_1_with_our_key_file_is_converged(tmp_path: Path) -> None:
-    """Some PVE versions write ``encryption-key 1``: the key file's digest decides."""
-    data = fleet_data(tmp_path, **{PVE1: {"pve_pbs_storages": [
-        {"pbs": PBS1, "datastore": "store1", "encryption": True}]}})
-    key_text = keyfile.dumps(keyfile.key_config(keyfile.generate_key())).strip()
-    store = tmp_path / "secrets.json"
-    store.write_text(json.dumps({f"token:{PBS1}:pve-clustera@pbs!pve": SECRET,
-                                 "enckey:clustera:pbs-fake-pbs1-store1": key_text}))
-    store.chmod(0o600)
-    cfg = ("pbs: pbs-fake-pbs1-store1\n\tserver 10.0.0.11\n\tdatastore store1\n"
-           "\tusername pve-clustera@pbs!pve\n\tnamespace clustera\n\tcontent backup\n"
-           f"\tfingerprint {FP1}\n\tencryption-key 1\n")
-    sha = hashlib.sha256
-    flat = key_text.replace("\n", "").encode()
-    digests = (f"pbs-fake-pbs1-store1 {sha(SECRET.encode()).hexdigest()}\n"
-               f"pbs-fake-pbs1-store1.enc {sha(flat).hexdigest()}")
-    pve = {"cat /etc/pve/storage.cfg": cfg, "priv/storage": digests}
-    run = run_fleet(data, {PBS1: responses(FP1), PBS2: responses(FP2), PVE1: pve},
-                    execute=True)
-    assert run.error is None, run.error
-    assert not [c for c in run.commands[PVE1] if "pvesm" in c]
-
-
 @pytest.mark.parametrize(("version", "reuse", "message"), [
     (3, True, "PBS 3 has no --reuse-datastore"),
     (4, False, "set reuse_existing to re-attach it"),
@@ -260,16 +207,6 @@ def test_pbs4_reattaches_an_existing_chunk_store(tmp_path: Path) -> None:
     assert pbs_lines(run.commands[PBS1], "datastore create store1 /mnt/datastore/store1 "
                                          "--gc-schedule daily --notification-mode "
                                          "notification-system --reuse-datastore true")
-
-
-def test_changed_fixed_pve_option_is_refused_with_one_line(tmp_path: Path) -> None:
-    data = fleet_data(tmp_path)
-    cfg = ("pbs: pbs-fake-pbs1-store1\n\tserver 10.9.9.9\n\tdatastore store1\n"
-           f"\tfingerprint {FP1}\n")
-    run = run_fleet(data, {PBS1: responses(FP1), PBS2: responses(FP2),
-                           PVE1: {"cat /etc/pve/storage.cfg": cfg}})
-    assert isinstance(run.error, DeployError)
-    assert "has server 10.9.9.9, the inventory says 10.0.0.11" in str(run.error)
 
 
 def test_removal_only_of_listed_objects_that_exist(tmp_path: Path) -> None:
