@@ -193,7 +193,7 @@ class RemotePasswordDigests(FactBase[dict[str, str]]):
         return dict(line.split(" ", 1) for line in output if " " in line)
 
 
-class PbsS3Endpoints(FactBase[list]):
+class PbsS3Endpoints(FactBase[list[dict[str, Any]]]):
     """``proxmox-backup-manager s3 endpoint list`` (PBS 4; no secret key) as a list of dicts.
 
     **Example:**
@@ -205,7 +205,7 @@ class PbsS3Endpoints(FactBase[list]):
     """
 
     @staticmethod
-    def default() -> list:
+    def default() -> list[dict[str, Any]]:
         return []
 
     def requires_command(self, *args: Any, **kwargs: Any) -> str:
@@ -214,12 +214,12 @@ class PbsS3Endpoints(FactBase[list]):
     def command(self) -> str:
         return shlex.join(commands.s3_endpoint_list())
 
-    def process(self, output: list[str]) -> list:
+    def process(self, output: list[str]) -> list[dict[str, Any]]:
         data = _json(output, "s3 endpoint list")
         return data if isinstance(data, list) else []
 
 
-class PbsNotifications(FactBase[list]):
+class PbsNotifications(FactBase[list[dict[str, Any]]]):
     """``notification endpoint <type> list`` or ``notification matcher list`` as dicts.
 
     + what: a target type (``sendmail``, ``smtp``, ``gotify``, ``webhook``) or ``matcher``
@@ -233,7 +233,7 @@ class PbsNotifications(FactBase[list]):
     """
 
     @staticmethod
-    def default() -> list:
+    def default() -> list[dict[str, Any]]:
         return []
 
     def requires_command(self, *args: Any, **kwargs: Any) -> str:
@@ -242,12 +242,12 @@ class PbsNotifications(FactBase[list]):
     def command(self, what: str) -> str:
         return shlex.join(commands.notification_list(commands.notification_path(what)))
 
-    def process(self, output: list[str]) -> list:
+    def process(self, output: list[str]) -> list[dict[str, Any]]:
         data = _json(output, "notification list")
         return data if isinstance(data, list) else []
 
 
-class SectionSecretDigests(FactBase[dict]):
+class SectionSecretDigests(FactBase[dict[str, str]]):
     """sha256 of the values of property *key* per section of a PBS config file (lines joined
     by newlines), so the controller can tell a changed secret (S3 ``secret-key``,
     notification ``password``/``token``/``secret``) without the secret leaving the host.
@@ -264,7 +264,7 @@ class SectionSecretDigests(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, str]:
         return {}
 
     def command(self, path: str, key: str) -> str:
@@ -278,7 +278,7 @@ class SectionSecretDigests(FactBase[dict]):
                 "printf '%s %s\\n' \"$n\" \"$(printf '%s' \"$v\" | tr '\\037' '\\n' | "
                 "sha256sum | cut -d' ' -f1)\"; done")
 
-    def process(self, output: list[str]) -> dict:
+    def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)
 
 

@@ -327,7 +327,8 @@ def sync_point(what: str) -> Generator[str | PyinfraCommand, None, None]:
 
 @operation()
 def s3_endpoint(endpoint_id: str, options: Mapping[str, Any], current: Mapping[str, Any] | None,
-                push_secret: bool, store_path: str, store_key: str):
+                push_secret: bool, store_path: str,
+                store_key: str) -> Generator[str | PyinfraCommand, None, None]:
     """A PBS 4 S3 endpoint; its secret key is filled in at execution time from the controller
     store and never printed (PBS keeps it in ``s3.cfg``, 0640 root:backup, and never lists it).
 
@@ -369,7 +370,8 @@ def s3_endpoint(endpoint_id: str, options: Mapping[str, Any], current: Mapping[s
 def notification_entry(kind: str, entry_name: str, options: Mapping[str, Any],
                        current: Mapping[str, Any] | None, managed: Iterable[str],
                        secret_option: str | None = None, push_secret: bool = False,
-                       store_path: str = "", store_key: str = ""):
+                       store_path: str = "",
+                       store_key: str = "") -> Generator[str | PyinfraCommand, None, None]:
     """A notification target (``sendmail``/``smtp``/``gotify``/``webhook``) or matcher. A
     target's secret (smtp ``password``, gotify ``token``, webhook ``secret``s) comes from the
     controller store at execution time, never printed; PBS keeps it in

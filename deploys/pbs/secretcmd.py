@@ -175,7 +175,8 @@ def run_with_target_secret(state: Any, host: Any, template: Sequence[Any], store
         args = secret_args(option, secret)
     except ValueError as exc:
         return _fail(host, what, f"{store_key}: {exc}")
-    filled = [HiddenValue(a) if i % 2 else a for i, a in enumerate(args)]
+    filled = [HiddenValue(a) if i % 2 else a  # type: ignore[no-untyped-call]  # unannotated in pyinfra
+              for i, a in enumerate(args)]
     command = commands.checked([*template, *filled], what)
     status, output = host.run_shell_command(command, print_output=False,
                                             print_input=state.print_input,

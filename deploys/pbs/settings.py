@@ -188,7 +188,7 @@ def _pbs4_datastore_problem(where: str, name: str, spec: Mapping[str, Any]) -> s
     return None
 
 
-def check_s3_endpoints(value: dict) -> str | None:
+def check_s3_endpoints(value: dict[str, Any]) -> str | None:
     for name, spec in value.items():
         where = f"S3 endpoint {name!r}"
         problem = (_id_problem(where, name) or spec_problem(where, spec, S3_SPEC,
@@ -200,7 +200,7 @@ def check_s3_endpoints(value: dict) -> str | None:
     return None
 
 
-def check_targets(value: dict) -> str | None:
+def check_targets(value: dict[str, Any]) -> str | None:
     for name, spec in value.items():
         where = f"notification target {name!r}"
         if not isinstance(spec, dict) or spec.get("type") not in TARGET_SPECS:
@@ -219,7 +219,7 @@ def check_targets(value: dict) -> str | None:
     return None
 
 
-def check_matchers(value: dict) -> str | None:
+def check_matchers(value: dict[str, Any]) -> str | None:
     for name, spec in value.items():
         where = f"notification matcher {name!r}"
         problem = _id_problem(where, name, "name") or spec_problem(where, spec, MATCHER_SPEC)

@@ -143,7 +143,8 @@ def s3_endpoints(objs: PbsObjects) -> None:
     """PBS 4 S3 endpoints (before the datastores that use them); secret keys from the store."""
     if not objs.s3_endpoints:
         return
-    current = plan.by_id(host.get_fact(PbsS3Endpoints), "id")
+    endpoints = host.get_fact(PbsS3Endpoints)
+    current = plan.by_id(endpoints, "id")
     digests = host.get_fact(SectionSecretDigests, path=f"{CONF}/s3.cfg", key="secret-key")
     path, store = context.store_path(host.name), context.store(host.name)
     for endpoint_id, opts in sorted(objs.s3_endpoints.items()):
@@ -166,7 +167,8 @@ def notifications(objs: PbsObjects) -> None:
     path, store = context.store_path(host.name), context.store(host.name)
     priv = f"{CONF}/notifications-priv.cfg"
     for name, target in sorted(objs.targets.items()):
-        current = plan.by_id(host.get_fact(PbsNotifications, what=target.type), "name")
+        targets = host.get_fact(PbsNotifications, what=target.type)
+        current = plan.by_id(targets, "name")
         push, key = False, f"notify:{host.name}:{name}"
         if target.secret_key:
             secret = store.get(key)
@@ -183,7 +185,8 @@ def notifications(objs: PbsObjects) -> None:
             managed=desired.TARGET_MANAGED[target.type],
             secret_option=target.secret_key if store.get(key) is not None else None,
             push_secret=push, store_path=path, store_key=key)
-    current = plan.by_id(host.get_fact(PbsNotifications, what="matcher"), "name")
+    matchers = host.get_fact(PbsNotifications, what="matcher")
+    current = plan.by_id(matchers, "name")
     for name, opts in sorted(objs.matchers.items()):
         operations.notification_entry(name=f"Notification matcher {name}", kind="matcher",
                                       entry_name=name, options=opts, current=current.get(name),
