@@ -1,4 +1,5 @@
-"""SSH: an sshd drop-in (no passwords, root by key only), refused if it would lock us out."""
+"""SSH: an sshd drop-in (no passwords, root by key only, no forwarding of any kind), refused if
+it would lock us out, and verified with ``sshd -T`` after every change."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
 from deploys import schema, templates
+from deploys.ssh.facts import SshdVersion
 from deploys.ssh.operations import sshd_dropin
 
 DROPIN = "/etc/ssh/sshd_config.d/10-pbs-fleet.conf"
 ROOT_LOGIN = ("prohibit-password", "no", "forced-commands-only")
+#: ``DisableForwarding`` (every kind of forwarding at once) exists since OpenSSH 7.4.
+DISABLE_FORWARDING_SINCE = (7, 4)
+#: How ``sshd -T`` prints a value we write differently (its canonical spelling).
+_EFFECTIVE_SPELLING = {"prohibit-password": "without-password"}
 
 KEYS = schema.register(__name__, {
     "sshd_hardening": schema.Key(bool, default=True,
@@ -43,9 +49,38 @@ def lockout_problem(data: dict[str, Any], connection: dict[str, Any]) -> str | N
     return None
 
 
+def settings(data: dict[str, Any], version: tuple[int, int] | None) -> list[tuple[str, str]]:
+    """The drop-in's ``(keyword, value)`` lines for an sshd of *version* (None: unknown, then
+    only keywords every supported sshd has) (pure)."""
+    lines = [
+        ("PermitRootLogin", data["sshd_permit_root_login"]),
+        ("PasswordAuthentication", "yes" if data["sshd_password_authentication"] else "no"),
+        ("KbdInteractiveAuthentication", "no"),
+        ("PermitEmptyPasswords", "no"),
+    ]
+    if version is not None and version >= DISABLE_FORWARDING_SINCE:
+        lines.append(("DisableForwarding", "yes"))
+    lines += [
+        # Each kind spelled out as well: sshd -T shows them, and an older sshd still closes.
+        ("AllowTcpForwarding", "no"), ("AllowStreamLocalForwarding", "no"),
+        ("GatewayPorts", "no"), ("PermitTunnel", "no"),
+        ("PermitOpen", "none"), ("PermitListen", "none"),
+        ("X11Forwarding", "no"), ("AllowAgentForwarding", "no"),
+        ("MaxAuthTries", "4"), ("LoginGraceTime", "30"),
+        ("ClientAliveInterval", "300"), ("ClientAliveCountMax", "2"),
+    ]
+    return lines
+
+
+def effective(lines: list[tuple[str, str]]) -> dict[str, str]:
+    """What ``sshd -T`` must print for *lines*: ``{keyword: value}`` in its spelling (pure)."""
+    return {k.lower(): _EFFECTIVE_SPELLING.get(v, v) for k, v in lines}
+
+
 @deploy("SSH")
 def ssh_step() -> None:
-    """Refuse a lockout while planning; otherwise write, check (sshd -t) and reload."""
+    """Refuse a lockout while planning; otherwise write, check (sshd -t), reload and verify
+    the effective configuration (sshd -T)."""
     data = {k: schema.value(host, k) for k in KEYS}
     if not data["sshd_hardening"]:
         return
@@ -53,8 +88,7 @@ def ssh_step() -> None:
     problem = lockout_problem(data, connection)
     if problem:
         raise DeployError(f"{host.name}: sshd hardening refused: {problem}")
-    content = templates.render("ssh/10-pbs-fleet.conf.j2",
-                               permit_root_login=data["sshd_permit_root_login"],
-                               password_authentication=data["sshd_password_authentication"])
-    sshd_dropin(name=f"sshd hardening {DROPIN} (checked with sshd -t, reloaded)",
-                path=DROPIN, content=content)
+    lines = settings(data, host.get_fact(SshdVersion))
+    content = templates.render("ssh/10-pbs-fleet.conf.j2", settings=lines)
+    sshd_dropin(name=f"sshd hardening {DROPIN} (sshd -t, reload, sshd -T verified)",
+                path=DROPIN, content=content, expected=effective(lines))

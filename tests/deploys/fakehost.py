@@ -73,6 +73,7 @@ def host_data(survey: str | None = None, responses: dict[str, Any] | None = None
         "ssh_connection=": f"ssh_connection={CONTROLLER} 40000 192.0.2.10 22",
         "uname -s": "Linux",
         "command -v useradd": "/usr/sbin/useradd",
+        "sshd-version=": "sshd-version=1:9.2p1-2+deb12u3",  # Debian 12's openssh-server
         **(responses or {}),
     }
     # PBS itself is not "installed" on a fake host: its configuration step (deploys/pbs,

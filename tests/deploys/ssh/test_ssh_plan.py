@@ -8,21 +8,92 @@ import pytest
 from pyinfra.api.exceptions import DeployError
 
 from deploys.node import pbs_node
-from deploys.ssh.operations import check_and_reload_command
-from deploys.ssh.steps import lockout_problem
+from deploys.ssh.facts import parse_effective, parse_version
+from deploys.ssh.operations import check_and_reload_command, mismatches, verify_command
+from deploys.ssh.steps import effective, lockout_problem, settings
 from deploys.templates import render
 from tests.deploys import fakehost
 
 DEFAULTS = {"sshd_hardening": True, "sshd_permit_root_login": "prohibit-password",
             "sshd_password_authentication": False}
+NO_FORWARDING = ("AllowTcpForwarding no", "AllowStreamLocalForwarding no", "GatewayPorts no",
+                 "PermitTunnel no", "PermitOpen none", "PermitListen none", "X11Forwarding no",
+                 "AllowAgentForwarding no")
 
 
 def test_dropin_content():
-    text = render("ssh/10-pbs-fleet.conf.j2", permit_root_login="prohibit-password",
-                  password_authentication=False)
+    text = render("ssh/10-pbs-fleet.conf.j2", settings=settings(DEFAULTS, (9, 2)))
     for line in ("PermitRootLogin prohibit-password", "PasswordAuthentication no",
-                 "KbdInteractiveAuthentication no", "X11Forwarding no"):
-        assert line + "\n" in text
+                 "KbdInteractiveAuthentication no", "DisableForwarding yes", *NO_FORWARDING):
+        assert line + "\n" in text.splitlines(keepends=True)
+
+
+@pytest.mark.parametrize(("version", "disable_forwarding"),
+                         [((7, 3), False), ((7, 4), True), ((10, 0), True), (None, False)])
+def test_disable_forwarding_only_where_sshd_has_it(version, disable_forwarding):
+    lines = settings(DEFAULTS, version)
+    assert (("DisableForwarding", "yes") in lines) is disable_forwarding
+    text = render("ssh/10-pbs-fleet.conf.j2", settings=lines)
+    assert all(line + "\n" in text for line in NO_FORWARDING)  # closed on any version
+
+
+@pytest.mark.parametrize(("text", "version"), [
+    ("1:9.2p1-2+deb12u3", (9, 2)), ("1:10.0p1-7", (10, 0)),
+    ("OpenSSH_10.0p2 Debian-7, OpenSSL 3.5.1 1 Jul 2025", (10, 0)),
+    ("OpenSSH_7.4p1, OpenSSL 1.0.2k", (7, 4)), ("", None), ("sh: dpkg-query: not found", None)])
+def test_sshd_version(text, version):
+    assert parse_version(text) == version
+
+
+def test_effective_uses_sshd_T_spelling():
+    want = effective(settings(DEFAULTS, (9, 2)))
+    assert want["permitrootlogin"] == "without-password"
+    assert want["disableforwarding"] == "yes" and want["allowtcpforwarding"] == "no"
+    got = parse_effective(["permitrootlogin without-password", "allowtcpforwarding yes",
+                           "hostkey /a", "hostkey /b"])
+    assert got["hostkey"] == "/a /b"
+    assert "allowtcpforwarding" in mismatches(got, want)
+    assert "permitrootlogin" not in mismatches(got, want)
+
+
+def _fake_sshd_T(tmp_path, lines: str):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "sshd").write_text(f"#!/bin/sh\nprintf '{lines}'\n")
+    (bin_dir / "sshd").chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def test_verify_names_each_keyword_not_in_effect(tmp_path):
+    env = _fake_sshd_T(tmp_path, "allowtcpforwarding yes\\nx11forwarding no\\n")
+    script = verify_command("/etc/ssh/sshd_config.d/10-x.conf",
+                            {"allowtcpforwarding": "no", "x11forwarding": "no",
+                             "permittunnel": "no"}).get_raw_value()
+    proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 1
+    assert "sshd -T: allowtcpforwarding yes, expected: allowtcpforwarding no" in proc.stderr
+    assert "sshd -T: permittunnel unset, expected: permittunnel no" in proc.stderr
+    assert "x11forwarding" not in proc.stderr
+    assert "10-x.conf is not in effect" in proc.stderr
+
+
+def test_verify_passes_when_all_in_effect(tmp_path):
+    env = _fake_sshd_T(tmp_path, "allowtcpforwarding no\\npermitopen none\\n")
+    script = verify_command("/x", {"allowtcpforwarding": "no",
+                                   "permitopen": "none"}).get_raw_value()
+    proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_current_dropin_overridden_elsewhere_fails_the_run():
+    """The drop-in is already there, but sshd -T shows forwarding on: verify, do not noop."""
+    content = render("ssh/10-pbs-fleet.conf.j2", settings=settings(DEFAULTS, (9, 2)))
+    responses = {"10-pbs-fleet.conf": content, "sshd -T": "allowtcpforwarding yes"}
+    run = fakehost.run(pbs_node, fakehost.host_data(responses=responses), execute=True)
+    verify = [c for c in run.commands if "sshd-verify" in c]
+    assert len(verify) == 1 and not [c for c in run.commands if "sshd-check" in c]
 
 
 @pytest.mark.parametrize(("data", "connection", "problem"), [
@@ -58,6 +129,9 @@ def test_dropin_checked_before_reload():
     check = [c for c in run.commands if "sshd-check" in c]
     assert len(check) == 1 and "sshd -t" in check[0]
     assert check[0].index("sshd -t") < check[0].index("systemctl reload ssh.service")
+    verify = [c for c in run.commands if "sshd-verify" in c]
+    assert len(verify) == 1 and run.commands.index(check[0]) < run.commands.index(verify[0])
+    assert "'allowtcpforwarding no'" in verify[0] and "'disableforwarding yes'" in verify[0]
 
 
 def test_rejected_dropin_is_rolled_back(tmp_path):
