@@ -26,6 +26,10 @@ PROXY_UNIT_PATH = "/etc/systemd/system/proxmox-backup-proxy.service"
 #: The certificate PBS's postinst makes (the datastore parent first, as the simulator keeps it).
 MAKE_CERT = "mkdir -p /mnt/datastore && proxmox-backup-manager cert update"
 START_PROXY = "systemctl daemon-reload && systemctl enable --now proxmox-backup-proxy"
+#: The task log directories PBS's daemons create when they start (owned by backup), before any
+#: task has run: a fresh PBS host has them, empty.
+MAKE_LOG_DIRS = ("install -d -o backup -g backup -m 755 /var/log/proxmox-backup "
+                 "/var/log/proxmox-backup/tasks")
 
 
 def write_fleet_inventory(path: Path,
@@ -45,8 +49,10 @@ def write_fleet_inventory(path: Path,
 
 
 def prepare_pbs(host: SandboxHost) -> str:
-    """Simulators, a self-signed cert (as postinst), the proxy unit; returns the fingerprint."""
+    """Simulators, the empty task log dirs, a self-signed cert (as postinst), the proxy unit;
+    returns the fingerprint."""
     host.install_simulators()
+    host.exec(MAKE_LOG_DIRS)
     host.exec(MAKE_CERT)
     host.exec(f"cat > {PROXY_UNIT_PATH} && {START_PROXY}", input=PROXY_UNIT)
     info = host.exec("proxmox-backup-manager cert info").stdout

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 
@@ -59,3 +62,52 @@ class Progress:
                 self.stream.write("\r\x1b[K")
                 self.stream.flush()
             self.stream = None
+
+
+class Steps:
+    """Numbered step lines for a long sequence (``[2/5] deploy run 1 … 14s``): on a terminal
+    the current line ticks every *interval* seconds and ends as ``… done in 14.2 s``; in logs
+    and pipes nothing at all (the caller prints its results as usual).
+
+    >>> s = Steps(2, stream=None)
+    >>> with s.step("first"): pass
+    """
+
+    def __init__(self, total: int, stream: TextIO | bool | None = True,
+                 interval: float = 1.0) -> None:
+        if stream is True:
+            stream = sys.stderr if sys.stderr.isatty() else None
+        self.stream: TextIO | None = stream or None
+        self.total, self.interval, self.done = total, interval, 0
+
+    def _write(self, text: str, end: str = "") -> None:
+        assert self.stream is not None
+        self.stream.write("\r\x1b[K" + text + end)
+        self.stream.flush()
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """One step: its line while it runs, then done (or failed) with its duration."""
+        self.done += 1
+        if self.stream is None:
+            yield
+            return
+        label = f"[{self.done}/{self.total}] {text}"
+        start = time.monotonic()
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(self.interval):
+                self._write(f"{label} … {time.monotonic() - start:.0f}s")
+
+        self._write(f"{label} …")
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        outcome = "failed after"
+        try:
+            yield
+            outcome = "done in"
+        finally:
+            stop.set()
+            ticker.join()
+            self._write(f"{label}: {outcome} {time.monotonic() - start:.1f} s", "\n")

@@ -30,28 +30,35 @@ from lab.deploy_data import (  # noqa: E402
 )
 from lab.pbs_setup import prepare_pbs  # noqa: E402
 from lab.sandbox import HarnessError, Sandbox, run_pyinfra  # noqa: E402
+from pbs_agent.progress import Steps  # noqa: E402
 
 DEMO_DATASTORE = "/var/tmp/pbs-demo-datastore"
 AGENT_URL = "http://127.0.0.1:9797/"  # the landing page: each collector, its state and why
 ROW = re.compile(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>[^<]*</td><td>([^<]*)</td></tr>")
 
 
-def show_agent(host) -> None:
+def show_agent(host) -> tuple[str, str, str, str]:
     """Run the installed agent on the host: demo datastore, its report, the live metrics."""
-    host.exec(f"pbs-agent demo {DEMO_DATASTORE} --force --vms 4 --cts 2 --days 10 "
-              "--garbage 3 --missing 2 --bad 1")
-    print(host.exec(f"pbs-agent report {DEMO_DATASTORE} --state-dir /var/tmp/pbs-demo-state"
-                    ).stdout)
+    demo = host.exec(f"pbs-agent demo {DEMO_DATASTORE} --force --vms 4 --cts 2 --days 10 "
+                     "--garbage 3 --missing 2 --bad 1").stdout
+    report = host.exec(f"pbs-agent report {DEMO_DATASTORE} --state-dir /var/tmp/pbs-demo-state"
+                       ).stdout
     once = host.exec(f"pbs-agent metrics --datastore demo={DEMO_DATASTORE} "
                      "--state-dir /var/tmp/pbs-demo-state --no-collector.bench",
                      check=False).stdout
+    served = host.exec(f"python3 -c \"import urllib.request as u; "
+                       f"print(u.urlopen('{AGENT_URL}', timeout=10).read().decode())\"",
+                       check=False).stdout
+    return demo, report, once, served
+
+
+def print_agent(demo: str, report: str, once: str, served: str) -> None:
+    print(demo.rstrip())
+    print(report)
     wanted = ("pbs_datastore_", "pbs_group_exclusive_bytes")
     print("pbs-agent metrics on the demo datastore (excerpt):")
     picked = [ln for ln in once.splitlines() if ln.startswith(wanted)]
     print("\n".join(f"  {ln}" for ln in picked[:16]))
-    served = host.exec(f"python3 -c \"import urllib.request as u; "
-                       f"print(u.urlopen('{AGENT_URL}', timeout=10).read().decode())\"",
-                       check=False).stdout
     rows = ROW.findall(served)
     print(f"collectors of the pbs-agent unit on the host ({AGENT_URL}):")
     for name, state, detail in rows:
@@ -65,17 +72,23 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2, help="deploy runs (default 2)")
     parser.add_argument("--keep", action="store_true", help="leave the host running")
     args = parser.parse_args()
+    # step lines on a terminal (stderr), nothing extra in logs; results go to stdout
+    steps = Steps(3 + args.runs + 1)
     try:
-        box = Sandbox(manual=args.keep).open()
+        with steps.step("sandbox: bridge, apt cache, Debian root filesystem (first time: "
+                        "debootstrap, about 2 min)"):
+            box = Sandbox(manual=args.keep).open()
     except HarnessError as exc:
         print(f"demo_sandbox: {exc}", file=sys.stderr)
         return 2
     rc = 0
     try:
-        host = box.start_host()
+        with steps.step("boot a sandbox host (systemd-nspawn, SSH)"):
+            host = box.start_host()
         print(f"sandbox host {host.name} at {host.address} is up")
-        prepare_pbs(host)
-        host.install_fact_overrides(HEALTHY_OVERRIDES)
+        with steps.step("PBS SIMULATOR and TEST-ONLY hardware facts on the host"):
+            prepare_pbs(host)
+            host.install_fact_overrides(HEALTHY_OVERRIDES)
         with keyring_server() as url, tempfile.TemporaryDirectory() as tmp:
             data = pbs_host_data(url, pbs_datastores={"store1": {}},
                                  pbs_secrets_file=f"{tmp}/secrets.json",
@@ -83,7 +96,8 @@ def main() -> int:
             inventory = host.write_inventory(Path(tmp) / "sandbox.py", data, groups=["pbs"])
             for run in range(1, args.runs + 1):
                 start = time.monotonic()
-                result = run_pyinfra(inventory, "deploys/pbs_host.py")
+                with steps.step(f"deploy run {run} of deploys/pbs_host.py over SSH"):
+                    result = run_pyinfra(inventory, "deploys/pbs_host.py")
                 took = time.monotonic() - start
                 if result.returncode != 0 or result.changed_ops is None:
                     print(result.stderr[-3000:], file=sys.stderr)
@@ -94,7 +108,9 @@ def main() -> int:
                 for name, _host in result.changed:
                     print(f"  changed: {name}")
         if rc == 0:
-            show_agent(host)
+            with steps.step("the installed agent: demo datastore, report, metrics"):
+                shown = show_agent(host)
+            print_agent(*shown)
         if args.keep:
             print(f"kept: ssh -i {host.ssh_key_path} root@{host.address}")
     finally:

@@ -7,9 +7,12 @@ import os
 import pty
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from pbs_agent.progress import Progress
+import pytest
+
+from pbs_agent.progress import Progress, Steps
 
 
 def screen(raw: str) -> list[str]:
@@ -98,3 +101,31 @@ def test_estimate_with_only_unreadable_inputs_prints_no_totals(tmp_path: Path, c
     assert captured.out == ""
     assert "nope: no such file or directory" in captured.err
     assert "nothing readable, no estimate" in captured.err
+
+
+def test_steps_tick_on_a_terminal_and_end_with_their_duration() -> None:
+    out = _Tty()
+    steps = Steps(2, stream=out, interval=0.05)
+    with steps.step("build root filesystem"):
+        time.sleep(0.2)
+    with pytest.raises(RuntimeError), steps.step("deploy run 1"):
+        raise RuntimeError("boom")
+    raw = out.getvalue()
+    assert "[1/2] build root filesystem … 0s" in raw  # the line ticked while it ran
+    shown = screen(raw)
+    assert len(shown) == 2
+    assert shown[0].startswith("[1/2] build root filesystem: done in 0.")
+    assert shown[1].startswith("[2/2] deploy run 1: failed after 0.")
+
+
+def test_steps_are_silent_in_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = io.StringIO()  # stderr redirected to a log: not a terminal
+    monkeypatch.setattr(sys, "stderr", log)
+    with Steps(1, interval=0.01).step("x"):
+        time.sleep(0.05)
+    assert log.getvalue() == ""
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    with Steps(1, interval=0.01).step("x"):
+        pass
+    assert "[1/1] x: done in" in tty.getvalue()

@@ -82,6 +82,10 @@ class TasksCollector(Collector):
             return []
         if not tasks_dir.is_dir():
             raise SourceError(str(tasks_dir), "not a directory")
+        if not any(p.name == "active" or p.name.startswith("archive")
+                   for p in tasks_dir.iterdir()):
+            ctx.note(f"no task has run on this host yet ({tasks_dir} holds no task archive): "
+                     "nothing to count")
         state = self._load(ctx)
         reader = ArchiveReader(tasks_dir, state.positions)
         changed = False

@@ -181,6 +181,22 @@ def test_no_task_directory_yet_is_a_state_not_a_failure(tmp_path: Path) -> None:
                          "PBS has run no task on this host, nothing to count"]
 
 
+def test_empty_task_directory_is_noted(tmp_path: Path) -> None:
+    """What a fresh PBS host has: the directory its daemons create, no task archive yet."""
+    (tmp_path / "log" / "tasks").mkdir(parents=True)
+    ctx = CollectContext(Settings(log_dir=tmp_path / "log", state_dir=tmp_path / "state"))
+    list(TasksCollector().collect(ctx))
+    assert ctx.failure is None
+    assert ctx.notes == [f"no task has run on this host yet ({tmp_path / 'log' / 'tasks'} "
+                         "holds no task archive): nothing to count"]
+
+
+def test_task_directory_with_an_archive_has_no_note(settings: Settings) -> None:
+    ctx = CollectContext(settings)
+    list(TasksCollector().collect(ctx))
+    assert ctx.notes == []
+
+
 def test_task_path_that_is_a_file_is_a_source_error(tmp_path: Path) -> None:
     (tmp_path / "log").mkdir()
     (tmp_path / "log" / "tasks").write_text("")
