@@ -17,12 +17,16 @@ from deploys.agent.steps import AGENT_PACKAGES
 from deploys.apt.operations import apt_update, pinned_keyring
 
 ENTERPRISE_URI = "https://enterprise.proxmox.com/debian/pbs"
-#: Published keyring per Debian codename; bookworm's SHA-512 is from the PBS documentation.
+#: Published keyring per Debian codename and its pinned checksum. bookworm: the SHA-512 from
+#: the PBS 3 documentation. trixie: the SHA-256 published in PBS 4's documentation
+#: (docs/package-repositories.rst of rust-proxmox-backup 4.2.3, "Verify the SHA256 checksum";
+#: no SHA-512 is published for it).
 KEYRINGS: dict[str, tuple[str, str | None]] = {
     "bookworm": ("https://enterprise.proxmox.com/debian/proxmox-release-bookworm.gpg",
                  "7da6fe34168adc6e479327ba517796d4702fa2f8b4f0a9833f5ea6e6b48f6507"
                  "a6da403a274fe201595edc86a84463d50383d07f64bdde2e3658108db7d6dc87"),
-    "trixie": ("https://enterprise.proxmox.com/debian/proxmox-archive-keyring-trixie.gpg", None),
+    "trixie": ("https://enterprise.proxmox.com/debian/proxmox-archive-keyring-trixie.gpg",
+               "sha256:136673be77aba35dcce385b28737689ad64fd785a797e57897589aed08db6e45"),
 }
 BASE_PACKAGES = ["proxmox-backup-server", "zfsutils-linux", "nftables", "smartmontools",
                  "prometheus-node-exporter"]
@@ -48,8 +52,9 @@ KEYS = schema.register(__name__, {
             "host's Debian codename."),
     "apt_proxmox_keyring_sha512": schema.Key(
         (str, type(None)), default=None,
-        doc="Pinned SHA-512 of that keyring. Default: the documented checksum for bookworm; "
-            "trixie has none pinned, so Debian 13 hosts must set it. A mismatch stops the run."),
+        doc="Pinned checksum of that keyring (SHA-512 hex, or sha256:<hex>). Default: the "
+            "documented checksum for bookworm (SHA-512) and trixie (SHA-256, PBS 4 docs). "
+            "A mismatch stops the run."),
     "apt_debian_contrib": schema.Key(
         bool, default=True, doc="Add Debian's `contrib` component (ZFS lives there)."),
     "apt_debian_mirror": schema.Key(str, default="http://deb.debian.org/debian",
@@ -135,7 +140,7 @@ def apt_step(codename: str, pbs_major: int, kernel: str = "") -> None:
     files.put(name="Apt timeouts and retries", dest="/etc/apt/apt.conf.d/80pbs-fleet.conf",
               mode="644", src=templates.render_io("apt/80pbs-fleet.conf.j2", retries=3,
                                                   timeout=data["apt_acquire_timeout"]))
-    changes = [pinned_keyring(name="Proxmox release keyring (pinned SHA-512)", url=url,
+    changes = [pinned_keyring(name="Proxmox release keyring (pinned checksum)", url=url,
                               sha512=sha512, dest=keyring_path)]
     for filename, content in sources(codename, pbs_major, keyring_path, data).items():
         changes.append(files.put(name=f"Apt source {filename}", src=StringIO(content),

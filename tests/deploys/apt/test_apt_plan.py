@@ -6,7 +6,6 @@ import hashlib
 import subprocess
 
 import pytest
-from pyinfra.api.exceptions import DeployError
 
 from deploys import schema
 from deploys.apt import steps as apt_step
@@ -67,13 +66,15 @@ def test_package_list_and_test_only_skip():
     assert "proxmox-backup-server" not in skipped and "zfs-dkms" not in skipped
 
 
-def test_trixie_without_pinned_checksum_is_refused():
+def test_trixie_keyring_is_pinned_by_the_published_sha256():
+    """PBS 4's docs/package-repositories.rst (4.2.3) publishes the trixie keyring's SHA-256
+    (136673be…), no SHA-512: the deploy pins that SHA-256 and a trixie host plans."""
+    assert apt_step.KEYRINGS["trixie"][1] == (
+        "sha256:136673be77aba35dcce385b28737689ad64fd785a797e57897589aed08db6e45")
     run = fakehost.run(pbs_node, fakehost.host_data(
         survey=fakehost.survey_output(os_version="13", os_codename="trixie")))
-    assert isinstance(run.error, DeployError)
-    assert str(run.error) == ("@fake/pbs1: inventory key 'apt_proxmox_keyring_sha512': required "
-                              "for Debian trixie (no checksum is pinned for https://enterprise."
-                              "proxmox.com/debian/proxmox-archive-keyring-trixie.gpg)")
+    assert run.error is None, run.error
+    assert any("Proxmox release keyring (pinned checksum)" in n for n in run.op_names())
 
 
 def test_converged_host_plans_no_apt_change():
@@ -107,6 +108,19 @@ def test_keyring_fetch_installs_only_a_matching_file(tmp_path):
     assert ok.returncode == 0, ok.stderr
     assert dest.read_bytes() == KEYRING.read_bytes()
     assert not (tmp_path / "keyrings" / "proxmox.gpg.download").exists()
+
+
+def test_keyring_fetch_checks_a_sha256_pin(tmp_path):
+    good = hashlib.sha256(KEYRING.read_bytes()).hexdigest()
+    dest = tmp_path / "keyrings" / "trixie.gpg"
+    with keyring_server(address="127.0.0.1") as base:
+        url = f"{base}/{KEYRING.name}"
+        bad = _fetch(url, "sha256:" + "0" * 64, str(dest))
+        assert bad.returncode == 1 and not dest.exists()
+        assert f"expected sha256 {'0' * 64}, got {good}" in bad.stderr
+        ok = _fetch(url, f"sha256:{good}", str(dest))
+    assert ok.returncode == 0, ok.stderr
+    assert dest.read_bytes() == KEYRING.read_bytes()
 
 
 @pytest.mark.parametrize("sha", ["abc", "g" * 128])
