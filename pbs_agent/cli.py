@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .errors import ConfigError, PbsAgentError
+from .errors import ConfigError, PbsAgentError, out_of_memory
 
 #: Exit code of a wrong command line (sysexits.h EX_USAGE): distinct from every command's own
 #: codes (doctor: 0 ok, 1 warnings, 2 failures; others: 2 error).
@@ -98,10 +98,20 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # numpy's BLAS is never used here: no BLAS thread pool and its buffers (set before any
+    # command imports numpy; inherited by the dedup child)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except MemoryError:
+        print(f"pbs-agent: error: {out_of_memory()}", file=sys.stderr)
+        return 2
     try:
         return int(args._run(args) or 0)
+    except MemoryError:
+        print(f"pbs-agent {args.command}: error: {out_of_memory()}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"pbs-agent {args.command}: error: {exc}", file=sys.stderr)
         return int(args._config_exit)

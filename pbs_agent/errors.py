@@ -31,6 +31,24 @@ class SourceError(PbsAgentError):
         self.reason = reason
 
 
+class LimitError(PbsAgentError):
+    """A resource limit of this process was reached (memory): the work was stopped cleanly."""
+
+
+def out_of_memory() -> LimitError:
+    """The error for a :class:`MemoryError`: which limit, and what to do."""
+    import resource
+
+    limits = []
+    for name, which in (("address space", resource.RLIMIT_AS), ("data", resource.RLIMIT_DATA)):
+        soft = resource.getrlimit(which)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(f"{name} limit {soft >> 20} MiB")
+    where = "; ".join(limits) or "no process limit set: the host ran out of memory"
+    return LimitError(f"out of memory ({where}); the agent needs about 256 MiB plus 24 bytes "
+                      "per chunk: raise the limit (systemd MemoryMax=, prlimit)")
+
+
 class ConfigError(PbsAgentError):
     """A configuration value or command-line argument is wrong."""
 

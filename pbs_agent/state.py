@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import struct
 import sys
 import time
@@ -131,6 +132,8 @@ class StateStore:
         final = self.path(name)
         tmp = f"{final}{TMP_MARK}{os.getpid()}-{time.monotonic_ns()}"
         try:
+            if "/" in name:  # a record in a subdirectory (one per group's index records)
+                os.makedirs(os.path.dirname(final), mode=0o750, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
             try:
                 h = hashlib.sha256()
@@ -153,14 +156,31 @@ class StateStore:
             return []
 
     def remove(self, name: str) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.path(name))
+        """Remove a record, or a subdirectory of records."""
+        path = self.path(name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def prune(self, subdir: str, keep: set[str]) -> None:
+        """Remove the records of *subdir* whose names (``subdir/name``) are not in *keep*."""
+        try:
+            names = os.listdir(self.path(subdir))
+        except OSError:
+            return
+        for n in names:
+            if f"{subdir}/{n}" not in keep and TMP_MARK not in n:
+                self.remove(f"{subdir}/{n}")
 
     def remove_stale_temps(self) -> None:
         """Temp files left by a killed writer (older than 10 minutes) are removed."""
         now = time.time()
         try:
             entries = list(os.scandir(self.directory))
+            for sub in [e.path for e in entries if e.is_dir(follow_symlinks=False)]:
+                entries += list(os.scandir(sub))  # records in subdirectories
         except OSError:
             return
         for e in entries:

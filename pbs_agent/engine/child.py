@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FormatError, PbsAgentError, ScanIssue, SourceError
+from ..errors import FormatError, PbsAgentError, ScanIssue, SourceError, out_of_memory
 from .model import DatastoreReport, decode
 from .s3listing import S3Source
 from .scan import scan_datastore
@@ -68,6 +68,8 @@ def scan_all(stores: dict[str, Path], state_dir: Path,
         except PbsAgentError as exc:
             results.failures[name] = ScanIssue(getattr(exc, "path", str(path)),
                                                getattr(exc, "reason", str(exc)))
+        except MemoryError:  # this store is too big for the limit: the others may fit
+            results.failures[name] = ScanIssue(str(path), str(out_of_memory()))
     return results
 
 

@@ -24,7 +24,6 @@ RECENT_NS = 2_000_000_000
 #: larger snapshot is read as sorted unique sets, so memory follows distinct chunks.
 RAW_SNAPSHOT_ENTRIES = 1 << 22
 #: (snapshot, index file name, IndexRef key): what a per-index cache entry is kept under.
-IndexKey = tuple[str, str, tuple[int, ...]]
 
 
 @dataclass(slots=True)
@@ -169,15 +168,14 @@ class ChangedSlots:
         return self.merged
 
 
-def _load_index_cache(store: StateStore | None, group: Group) -> dict[IndexKey, IndexResult]:
-    rec = store.load(record_name(group, "gi")) if store else None
-    if rec is None:
-        return {}
-    refs, offs = rec.arrays["refs"], rec.arrays["offsets"]
-    out = {}
-    for i, (snap, name, key, logical, error) in enumerate(rec.meta["entries"]):
-        out[(snap, name, tuple(key))] = IndexResult(refs[offs[i] : offs[i + 1]], logical, error)
-    return out
+def index_dir(group: Group) -> str:
+    """The state directory holding one record per index file of *group*."""
+    return record_name(group, "ix")
+
+
+def _index_record(group: Group, snap: Snapshot, ref: IndexRef) -> str:
+    h = hashlib.sha256(_bytes(f"{snap.name}\0{ref.name}")).hexdigest()[:24]
+    return f"{index_dir(group)}/{h}"
 
 
 def compute_group(
@@ -185,12 +183,11 @@ def compute_group(
 ) -> GroupRefs:
     """Build a group's union and newest delta, reusing the state where keys match.
 
-    Memory: the union plus two snapshots' sets (plus, with a state, the per-index sets that
-    are persisted)."""
+    Memory: the union, two snapshots' sets and one index's set; each index's set is kept in
+    a record of its own, so a group of many large snapshots is never held whole."""
     out = GroupRefs(sig, _record=record_name(group), _store=store, _group=group,
                     _t0=scan_start_ns)
-    cache = _load_index_cache(store, group)
-    entries: list[tuple[IndexKey, IndexResult]] = []
+    used: set[str] = set()
     union, prev, cur = _EMPTY, _EMPTY, _EMPTY
     slots = ChangedSlots() if store is None else None  # no state: nothing to persist
     for snap in group.finished:
@@ -198,11 +195,11 @@ def compute_group(
         for ref in counted(snap):
             raw = slots is not None and (ref.key.size >> 5) <= raw_left  # entries <= size/32
             raw_left -= ref.key.size >> 5
-            res = _index_result(snap, ref, cache, out, scan_start_ns, raw=raw)
+            rname = _index_record(group, snap, ref)
+            used.add(rname)
+            res = _index_result(ref, store, rname, out, scan_start_ns, raw=raw)
             if res is None:
                 continue
-            if store is not None:
-                entries.append(((snap.name, ref.name, ref.key.as_tuple()), res))
             if res.error is not None:
                 out.issues.append(ScanIssue(ref.path, res.error))
                 continue
@@ -220,16 +217,22 @@ def compute_group(
     if slots is not None:
         union, prev, cur = slots.union(), sorted_unique(prev), sorted_unique(cur)
     out._union, out._last_new = union, minus(cur, prev)
-    if store is not None and out.cacheable:
-        _save(store, group, out, entries)
+    if store is not None:
+        store.prune(index_dir(group), keep=used)  # records of indexes that are gone
+        if out.cacheable:
+            _save(store, group, out)
     return out
 
 
-def _index_result(snap: Snapshot, ref: IndexRef, cache: dict[IndexKey, IndexResult], out: GroupRefs,
+def _index_result(ref: IndexRef, store: StateStore | None, rname: str, out: GroupRefs,
                   scan_start_ns: int, raw: bool = False) -> IndexResult | None:
-    """One index's digest set: from the per-index cache or read now (None: unreadable)."""
-    res = cache.get((snap.name, ref.name, ref.key.as_tuple()))
-    if res is None:
+    """One index's digest set: from its record in the state or read now (None:
+    unreadable). What is read is recorded, unless the file changed in the last 2 s."""
+    key = list(ref.key.as_tuple())
+    rec = store.load(rname) if store is not None else None
+    if rec is not None and rec.meta.get("key") == key and "refs" in rec.arrays:
+        res = IndexResult(rec.arrays["refs"], rec.meta["logical"], rec.meta["error"])
+    else:
         try:
             res = read_index_set(ref, raw=raw)
         except SourceError as exc:
@@ -237,19 +240,15 @@ def _index_result(snap: Snapshot, ref: IndexRef, cache: dict[IndexKey, IndexResu
             out.cacheable = False
             return None
         out.indexes_read += 1
+        if store is not None and ref.key.mtime_ns < scan_start_ns - RECENT_NS:
+            store.save(rname, {"key": key, "logical": res.logical, "error": res.error},
+                       {"refs": res.prefixes})
     if ref.key.mtime_ns >= scan_start_ns - RECENT_NS:  # ctime: in the key (signature)
         out.cacheable = False
     return res
 
 
-def _save(store: StateStore, group: Group, out: GroupRefs,
-          entries: list[tuple[IndexKey, IndexResult]]) -> None:
-    offsets = np.zeros(len(entries) + 1, np.int64)
-    offsets[1:] = np.cumsum([len(r.prefixes) for _, r in entries])
-    refs = np.concatenate([r.prefixes for _, r in entries]) if entries else _EMPTY
-    meta_entries = [[s, n, list(k), r.logical, r.error] for (s, n, k), r in entries]
-    store.save(record_name(group, "gi"), {"entries": meta_entries},
-               {"refs": refs, "offsets": offsets})
+def _save(store: StateStore, group: Group, out: GroupRefs) -> None:
     union, last_new = out.arrays()
     store.save(record_name(group), {
         "signature": out.signature, "index_files": out.index_files,

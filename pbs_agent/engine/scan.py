@@ -131,9 +131,9 @@ def _group_refs(walk: Walk, sigs: list[str], store: StateStore | None, t0: int,
 
 
 def _forget_removed_groups(store: StateStore, walk: Walk) -> None:
-    keep = {record_name(g, k) for g in walk.groups for k in ("g", "gi")}
-    for name in store.names():
-        if name.startswith(("g-", "gi-")) and name not in keep:
+    keep = {record_name(g, k) for g in walk.groups for k in ("g", "ix")}
+    for name in store.names():  # gi-: one record per group of older versions
+        if name.startswith(("g-", "gi-", "ix-")) and name not in keep:
             store.remove(name)
 
 
@@ -230,9 +230,9 @@ def referenced_digest_prefixes(path: str, state_dir: str | None = None) -> np.nd
     store = StateStore.open(state_dir, root)
     walk = walk_datastore(root)
     t0 = time.time_ns()
-    arrays = []
-    for g in walk.groups:
+    union = np.zeros(0, np.uint64)
+    for g in walk.groups:  # one group's set at a time
         sig = signature(g)
         r = cached_group(store, g, sig, t0) or compute_group(g, store, t0, sig)
-        arrays.append(r.arrays()[0])
-    return union_of(arrays)
+        union = union_of([union, r.arrays()[0]])
+    return union

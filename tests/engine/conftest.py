@@ -11,17 +11,15 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lab import measure
 from pbs_agent import formats as f
 from pbs_agent.demo import build_demo
 from pbs_agent.errors import FormatError
@@ -196,29 +194,15 @@ class ReportRun:
 def run_report(root: str, *, state_dir: str | None = None, json_output: bool = True,
                timeout: float = 60, env: dict[str, str] | None = None,
                prefix: Sequence[str] = ()) -> ReportRun:
-    """Run the real `pbs-agent report` on *root* in a child; *state_dir* relative to the
-    datastore's parent (None: no state). Fails the test on a timeout (a hang)."""
+    """Run the real `pbs-agent report` on *root* in a child (measured by
+    :mod:`lab.measure`); *state_dir* relative to the datastore's parent (None: no state).
+    Fails the test on a timeout (a hang)."""
     argv = [*prefix, sys.executable, "-m", "pbs_agent", "report", root]
     argv += ["--json"] if json_output else []
     # no state: a path that cannot be created (the scan then runs without state)
     argv += ["--state-dir", os.path.join(os.path.dirname(root), state_dir) if state_dir
              else "/proc/self/no-state"]
-    full_env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]), **(env or {}))
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=full_env)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t > timeout:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                pytest.fail(f"report on {root} did not finish in {timeout} s (hang)")
-            time.sleep(0.02)
-        seconds = time.monotonic() - t
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return ReportRun(proc.returncode, out.read().decode(), err.read().decode(),
-                         usage.ru_maxrss * 1024, seconds)
+    run = measure.run(argv, timeout=timeout, env={**os.environ, **(env or {})})
+    if run.timed_out:
+        pytest.fail(f"report on {root} did not finish in {timeout} s (hang)")
+    return ReportRun(run.returncode, run.stdout, run.stderr, run.maxrss, run.seconds)

@@ -11,7 +11,8 @@ from .conftest import assert_matches_reference, run_report
 
 def test_report_full_size_cold_and_warm(full_size_datastore: Path, scratch_dir: Path) -> None:
     root, state = str(full_size_datastore), str(scratch_dir / "st")
-    cold = run_report(root, timeout=300)
+    bound = 256 * (1 << 20) + 24 * (SUITE.chunk_files - SUITE.garbage)  # issue 12
+    cold = run_report(root, timeout=300, prefix=["prlimit", f"--data={bound}", "--"])
     assert cold.returncode == 0, cold.stderr
     rep = cold.report
     assert rep["errors"] == []
@@ -25,3 +26,4 @@ def test_report_full_size_cold_and_warm(full_size_datastore: Path, scratch_dir: 
     assert warm.report["scan"]["index_files_read"] == 0
     assert first.report["datastore"] == warm.report["datastore"] == rep["datastore"]
     assert warm.seconds < cold.seconds
+    assert max(cold.maxrss, first.maxrss, warm.maxrss) <= bound

@@ -96,7 +96,7 @@ def test_zstd_bomb_manifest_in_bounded_memory(small_demo: str) -> None:
     run = run_report(small_demo)
     assert run.returncode == 0, run.stderr
     assert _errors(run) == {manifest: "decompressed blob exceeds 16 MiB"}
-    assert run.maxrss < 160 * MIB, run.maxrss
+    assert run.maxrss < 128 * MIB, run.maxrss
 
 
 def test_sparse_index_refused_fast_in_bounded_memory(small_demo: str) -> None:
@@ -110,7 +110,7 @@ def test_sparse_index_refused_fast_in_bounded_memory(small_demo: str) -> None:
     assert run.returncode == 0, run.stderr
     assert _errors(run) == {path: "hole at byte 4096: index files are never sparse "
                                   "(PBS writes every entry)"}
-    assert run.maxrss < 160 * MIB and run.seconds < 20, (run.maxrss, run.seconds)
+    assert run.maxrss < 128 * MIB and run.seconds < 20, (run.maxrss, run.seconds)
     assert_matches_reference(run.report, small_demo)
 
 
