@@ -18,8 +18,8 @@ local d = import '../lib/dashboard.libsonnet';
                    reduceOptions: { calcs: ['lastNotNull'], values: false } },
     local variable(name, label, query) = {
       name: name, label: label, type: 'query', datasource: d.datasource,
-      definition: query, query: { query: query, refId: name },
-      includeAll: true, multi: true, refresh: 2, sort: 1, current: {}, options: [],
+      query: { query: query, refId: name },
+      includeAll: true, multi: true, refresh: 2, sort: 1, options: [],
     },
 
     'pbs-fleet.json': {
