@@ -5,8 +5,13 @@ archive of dynamic chunks plus a catalog (``root.pxar.didx``, ``catalog.pcat1.di
 group gets a daily snapshot in which each chunk changed with probability *change_rate*.
 VM disks share template chunks and the all-zero chunk, so some bytes are shared between
 groups. Chunks are zstd DataBlobs whose names are the sha256 of their plaintext; manifests
-carry sizes, checksums, upload stats, verify states and notes. Deterministic for a seed
-(contents and names; file mtimes are the time of writing).
+carry sizes, checksums, upload stats, verify states and notes. Chunk atimes are what PBS's
+writer leaves (the time of the newest backup that wrote or re-used the chunk); the added
+garbage chunks were last touched 3 h, 9 h, 15 h … before the newest backup, so part of them
+is still within GC's 24 h 5 min cutoff. Deterministic for a seed (contents, names and atimes;
+file mtimes are the time of writing). *start* moves the whole history (``--recent``: ending
+today). A datastore of real shape (65,536 chunk dirs, 100k+ chunks) for tests and benchmarks
+is written by ``lab/datastore_gen.py``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,16 @@ DEMO_START = 1717200000  # 2024-06-01T00:00:00Z: fixed, so a seed gives the same
 DAY = 86400
 ZERO_CHUNK = bytes(DEFAULT_CHUNK_SIZE)
 TEMPLATE_SLOTS = 3  # first slots of every VM disk start as the same template content
+BACKUP_HOUR = 7200  # snapshots are taken at 02:00 UTC (+2 min per group)
+GARBAGE_STEP = 6 * 3600  # garbage chunk i was last touched 3 h + i * 6 h before the newest backup
+
+
+def recent_start(days: int, now: float | None = None) -> int:
+    """A start day such that the newest of *days* daily snapshots is today's (or yesterday's,
+    before 02:00 UTC)."""
+    now = time.time() if now is None else now
+    newest = (int(now) - BACKUP_HOUR - 3600) // DAY * DAY
+    return newest - (days - 1) * DAY
 
 
 @dataclass(slots=True)
@@ -44,10 +59,13 @@ class _Store:
     seed: int
     sizes: dict[bytes, int] = field(default_factory=dict)  # digest -> chunk file size
     dirs: set[str] = field(default_factory=set)
+    touched: dict[bytes, int] = field(default_factory=dict)  # digest -> last write/re-use
+    now: int = 0  # the backup time of the snapshot being written
 
     def put_chunk(self, plain: bytes) -> tuple[bytes, bool]:
         """Store a chunk (dedup by digest); returns (digest, newly written)."""
         digest = chunk_digest(plain)
+        self.touched[digest] = max(self.touched.get(digest, 0), self.now)
         if digest in self.sizes:
             return digest, False
         blob = encode_blob(plain)
@@ -59,6 +77,17 @@ class _Store:
         _write(os.path.join(d, hx), blob, 0o644)
         self.sizes[digest] = len(blob)
         return digest, True
+
+    def set_atimes(self) -> None:
+        """Chunk atimes as PBS's writer leaves them (mtimes stay the time of writing)."""
+        for digest, when in self.touched.items():
+            hx = digest.hex()
+            path = os.path.join(self.root, ".chunks", hx[:4], hx)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:  # made missing or bad on purpose
+                continue
+            os.utime(path, ns=(when * 10**9, st.st_mtime_ns))
 
 
 def _write(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -110,6 +139,7 @@ def build_demo(
     path: str, *, vms: int = 3, cts: int = 2, days: int = 7, change_rate: float = 0.1,
     seed: int = 1, garbage: int = 0, missing: int = 0, bad: int = 0, namespaces: bool = True,
     progress: bool = False, disk_chunks: int = 12, pxar_chunks: int = 8,
+    start: int = DEMO_START,
 ) -> dict[str, Any]:
     """Write a demo datastore at *path* (absent or empty) and return a summary.
 
@@ -123,6 +153,7 @@ def build_demo(
     os.makedirs(os.path.join(path, ".chunks"), mode=0o750, exist_ok=True)
     _write(os.path.join(path, ".lock"), b"")
     store = _Store(path, rng, seed)
+    newest_time = start + (days - 1) * DAY + BACKUP_HOUR
     groups = _plan(vms, cts, namespaces)
     bar = Progress("demo", total=days * len(groups), unit=" snapshots",
                    stream=True if progress else None)
@@ -134,15 +165,17 @@ def build_demo(
         _write(os.path.join(gdir, "owner"), f"{g.owner}\n".encode())
         digests: list[bytes] = []
         for day in range(days):
-            snap_logical, digests = _snapshot(store, g, gdir, day, days, change_rate,
+            snap_logical, digests = _snapshot(store, g, gdir, (start, day, days), change_rate,
                                               disk_chunks, pxar_chunks)
             logical += snap_logical
             bar.advance()
         newest.append(digests)
     bar.close()
-    _damage(store, newest, garbage, missing, bad)
+    _damage(store, newest, garbage, missing, bad, newest_time)
+    store.set_atimes()
     params = {"vms": vms, "cts": cts, "days": days, "change_rate": change_rate, "seed": seed,
-              "garbage": garbage, "missing": missing, "bad": bad, "namespaces": namespaces}
+              "garbage": garbage, "missing": missing, "bad": bad, "namespaces": namespaces,
+              "start": start}
     _write(os.path.join(path, DEMO_MARKER), json.dumps(params, indent=1).encode() + b"\n")
     return {
         "path": os.path.abspath(path), "groups": len(groups), "snapshots": days * len(groups),
@@ -163,21 +196,23 @@ def _check_args(path: str, vms: int, cts: int, days: int, change_rate: float, di
         raise ConfigError(f"{path}: exists and is not an empty directory")
 
 
-def _snapshot(store: _Store, g: _Group, gdir: str, day: int, days: int, rate: float,
+def _snapshot(store: _Store, g: _Group, gdir: str, when: tuple[int, int, int], rate: float,
               disk_chunks: int, pxar_chunks: int) -> tuple[int, list[bytes]]:
-    btime = DEMO_START + day * DAY + 7200 + g.offset
+    start, day, days = when
+    btime = start + day * DAY + BACKUP_HOUR + g.offset
+    store.now = btime
     sdir = os.path.join(gdir, _snapshot_name(btime))
     os.makedirs(sdir, mode=0o755)
     rng = store.rng
     files: list[dict[str, Any]] = []
     stats = {"count": 0, "size": 0, "compressed_size": 0, "duplicates": 0}
     if g.btype == "vm":
-        arch = [("drive-scsi0.img.fidx", *_vm_disk(store, g, day, rate, disk_chunks, stats))]
+        arch = [("drive-scsi0.img.fidx", *_vm_disk(store, g, btime, rate, disk_chunks, stats))]
         conf = f"# demo VM {g.bid}\nmemory: 2048\nscsi0: local:vm-{g.bid}-disk-0\n"
         blobs = [("qemu-server.conf.blob", encode_blob(conf.encode()))]
     else:
-        arch = [("root.pxar.didx", *_pxar(store, g, day, rate, pxar_chunks, stats)),
-                ("catalog.pcat1.didx", *_catalog(store, g, day, stats))]
+        arch = [("root.pxar.didx", *_pxar(store, g, btime, rate, pxar_chunks, stats)),
+                ("catalog.pcat1.didx", *_catalog(store, g, (btime, day), stats))]
         blobs = [("pct.conf.blob", encode_blob(f"hostname: ct{g.bid}\n".encode()))]
     snap_digests: list[bytes] = []
     for name, data, size, digests in arch:
@@ -191,7 +226,7 @@ def _snapshot(store: _Store, g: _Group, gdir: str, day: int, days: int, rate: fl
                       "csum": hashlib.sha256(blob).hexdigest()})
         stats["size"] += len(blob)
     _write(os.path.join(sdir, "index.json.blob"), encode_manifest(
-        g.btype, g.bid, btime, files, _unprotected(g, day, days, stats, rng)))
+        g.btype, g.bid, btime, files, _unprotected(g, btime, day == days - 1, stats, rng)))
     _write(os.path.join(sdir, "client.log.blob"), encode_blob(b"demo backup log\n"))
     if day == 0 and g.btype == "vm" and g.bid == "100":
         _write(os.path.join(sdir, ".protected"), b"")
@@ -205,7 +240,7 @@ def _note(stats: dict[str, int], store: _Store, digest: bytes, new: bool, plain:
         stats["compressed_size"] += store.sizes[digest]
 
 
-def _vm_disk(store: _Store, g: _Group, day: int, rate: float, n: int,
+def _vm_disk(store: _Store, g: _Group, btime: int, rate: float, n: int,
              stats: dict[str, int]) -> tuple[bytes, int, list[bytes]]:
     rng = store.rng
     if not g.slots:
@@ -225,11 +260,11 @@ def _vm_disk(store: _Store, g: _Group, day: int, rate: float, n: int,
         digest, new = store.put_chunk(plain)
         _note(stats, store, digest, new, len(plain))
         digests.append(digest)
-    data = encode_fidx(digests, size, uid=rng.randbytes(16), ctime=DEMO_START + day * DAY)
+    data = encode_fidx(digests, size, uid=rng.randbytes(16), ctime=btime - BACKUP_HOUR - g.offset)
     return data, size, digests
 
 
-def _pxar(store: _Store, g: _Group, day: int, rate: float, n: int,
+def _pxar(store: _Store, g: _Group, btime: int, rate: float, n: int,
           stats: dict[str, int]) -> tuple[bytes, int, list[bytes]]:
     rng = store.rng
     if not g.slots:
@@ -245,27 +280,28 @@ def _pxar(store: _Store, g: _Group, day: int, rate: float, n: int,
         end += len(plain)
         entries.append((end, digest))
         digests.append(digest)
-    return encode_didx(entries, uid=rng.randbytes(16), ctime=DEMO_START + day * DAY), end, digests
+    day_start = btime - BACKUP_HOUR - g.offset
+    return encode_didx(entries, uid=rng.randbytes(16), ctime=day_start), end, digests
 
 
-def _catalog(store: _Store, g: _Group, day: int,
+def _catalog(store: _Store, g: _Group, when: tuple[int, int],
              stats: dict[str, int]) -> tuple[bytes, int, list[bytes]]:
+    btime, day = when
     rng = store.rng
     plain = f"demo catalog {g.ns}/{g.btype}/{g.bid} day {day}\n".encode() * 500
     digest, new = store.put_chunk(plain)
     _note(stats, store, digest, new, len(plain))
     data = encode_didx([(len(plain), digest)], uid=rng.randbytes(16),
-                       ctime=DEMO_START + day * DAY)
+                       ctime=btime - BACKUP_HOUR - g.offset)
     return data, len(plain), [digest]
 
 
-def _unprotected(g: _Group, day: int, days: int, stats: dict[str, int],
+def _unprotected(g: _Group, btime: int, newest: bool, stats: dict[str, int],
                  rng: random.Random) -> dict[str, Any]:
     out: dict[str, Any] = {"chunk_upload_stats": dict(stats)}
-    newest = day == days - 1
     if not newest or g.bid == "101":
         state = "failed" if newest and g.btype == "vm" else "ok"
-        start = DEMO_START + day * DAY + 43200
+        start = btime - BACKUP_HOUR - g.offset + 43200
         upid = f"UPID:demo:00001000:00002000:00000000:{start:08X}:verify:demo:root@pam:"
         out["verify_state"] = {"state": state, "upid": upid}
     if newest and g.bid == "100":
@@ -274,10 +310,11 @@ def _unprotected(g: _Group, day: int, days: int, stats: dict[str, int],
 
 
 def _damage(store: _Store, newest: list[list[bytes]], garbage: int, missing: int,
-            bad: int) -> None:
+            bad: int, newest_time: int) -> None:
     """Add unreferenced chunk files, delete referenced ones, rename some to ``.0.bad``."""
     rng = random.Random(0xBAD)
-    for _ in range(garbage):
+    for i in range(garbage):
+        store.now = newest_time - GARBAGE_STEP // 2 - i * GARBAGE_STEP
         store.put_chunk(_content(rng, 256 * 1024))
     candidates = sorted({d for digests in newest for d in digests} - {chunk_digest(ZERO_CHUNK)})
     if missing + bad > len(candidates):

@@ -8,7 +8,7 @@ import shutil
 import sys
 
 from ..cli import program_name
-from ..demo import DEMO_MARKER, build_demo
+from ..demo import DEMO_MARKER, DEMO_START, build_demo, recent_start
 from ..errors import ConfigError
 from ..units import human_bytes
 
@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bad", type=int, default=0, help="referenced chunks to mark .bad")
     parser.add_argument("--no-namespaces", action="store_true",
                         help="put every group in the root namespace")
+    parser.add_argument("--recent", action="store_true",
+                        help="the newest snapshots are today's (default: June 2024, always "
+                             "the same names)")
     parser.add_argument("--force", action="store_true",
                         help="replace PATH if it is a demo datastore written by pbs-agent")
 
@@ -55,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
                               f"datastore of pbs-agent): add --force to replace it")
         raise ConfigError(f"{args.path}: exists and is not an empty directory: pick an "
                           f"absent or empty one")
+    start = recent_start(args.days) if args.recent else DEMO_START
     summary = build_demo(
         args.path, vms=args.vms, cts=args.cts, days=args.days, change_rate=args.change_rate,
         seed=args.seed, garbage=args.garbage, missing=args.missing, bad=args.bad,
-        namespaces=not args.no_namespaces, progress=sys.stderr.isatty(),
+        namespaces=not args.no_namespaces, progress=sys.stderr.isatty(), start=start,
     )
     damage = []
     if summary["missing"]:

@@ -37,6 +37,29 @@ def _when(epoch: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch is not None else "-"
 
 
+def _forecast_lines(rep: DatastoreReport) -> list[str]:
+    """What the next GC frees and what stays pending until when (none for S3 stores)."""
+    d = rep.datastore
+    if d.garbage_reclaimable_bytes is None:
+        return []
+    pending = (f"{human_bytes(d.garbage_pending_bytes or 0)} pending until "
+               f"{_when(d.garbage_pending_until)} UTC" if d.garbage_pending_bytes else
+               "nothing pending")
+    return [f"  next GC frees   {human_bytes(d.garbage_reclaimable_bytes)}; {pending}",
+            *_gc_check_lines(rep)]
+
+
+def _gc_check_lines(rep: DatastoreReport) -> list[str]:
+    """PBS's pending figures of its last GC beside the recount from today's atimes."""
+    c = rep.gc_check
+    if c is None:
+        return []
+    same = "agrees" if c.pending_chunks == c.pbs_pending_chunks else (
+        "differs: chunks re-used since, a writer during that GC, or atimes not kept")
+    return [f"  last GC         {_when(c.start)} UTC kept {c.pbs_pending_chunks} chunks pending "
+            f"(.gc-status); recount from atimes {c.pending_chunks} ({same})"]
+
+
 def render(rep: DatastoreReport, top: int) -> str:
     """The human summary: totals, then the *top* groups by exclusive bytes, then errors."""
     d = rep.datastore
@@ -51,14 +74,16 @@ def render(rep: DatastoreReport, top: int) -> str:
         f"  chunk files     {d.chunks_on_disk} in .chunks, {d.garbage_chunks} of them garbage "
         f"({human_bytes(d.garbage_bytes)}); {d.bad_chunks} marked bad "
         f"(.bad file{'' if d.bad_chunks == 1 else 's'})",
+        *_forecast_lines(rep),
         "",
     ]
     shown = rep.groups[: max(top, 0)]
     if shown:
         lines.append(f"Top {len(shown)} groups by exclusive bytes (what deleting them frees):")
-        head = ("GROUP", "SNAPS", "LAST BACKUP", "REFERENCED", "EXCLUSIVE", "LAST NEW", "VERIFY")
+        head = ("GROUP", "SNAPS", "LAST BACKUP", "RESTORABLE", "REFERENCED", "EXCLUSIVE",
+                "LAST NEW", "VERIFY")
         rows = [head] + [(
-            g.name, str(g.snapshots), _when(g.last_backup_time),
+            g.name, str(g.snapshots), _when(g.last_backup_time), _when(g.last_restorable_time),
             human_bytes(g.referenced_bytes), human_bytes(g.exclusive_bytes),
             human_bytes(g.last_new_bytes), g.last_verify_state,
         ) for g in shown]

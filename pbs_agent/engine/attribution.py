@@ -31,6 +31,16 @@ class GroupNumbers:
 
 
 @dataclass(slots=True)
+class Leftovers:
+    """What the assurance figures need beyond the totals: per group the referenced prefixes
+    not on disk (sorted), and the garbage chunks' atimes and sizes."""
+
+    lost: list[np.ndarray]
+    garbage_atimes: np.ndarray
+    garbage_sizes: np.ndarray
+
+
+@dataclass(slots=True)
 class Totals:
     chunks_referenced: int = 0
     physical_bytes: int = 0
@@ -59,7 +69,7 @@ def attribute(
     listing: ChunkListing,
     group_arrays: list[Callable[[], tuple[np.ndarray, np.ndarray]]],
     other: np.ndarray,
-) -> tuple[Totals, list[GroupNumbers]]:
+) -> tuple[Totals, list[GroupNumbers], Leftovers]:
     """Attribute chunks to groups; ``group_arrays[i]()`` gives group i's (union, last_new)."""
     P, S = listing.prefixes, listing.sizes
     owner = np.full(len(P), UNREFERENCED, np.int32)
@@ -84,7 +94,8 @@ def attribute(
     oidx, _ = _lookup(P, other)
     owner[oidx] = np.where(owner[oidx] == UNREFERENCED, np.int32(OTHER_ONLY), owner[oidx])
     _exclusive(owner, S, numbers)
-    return _totals(owner, S, listing, missing, bad_unique), numbers
+    totals, atimes, sizes = _totals(owner, S, listing, missing, bad_unique)
+    return totals, numbers, Leftovers(missing, atimes, sizes)
 
 
 BLOCK = 1 << 16  # elements per block of the final passes: bounded temporaries
@@ -103,8 +114,11 @@ def _exclusive(owner: np.ndarray, S: np.ndarray, numbers: list[GroupNumbers]) ->
 
 
 def _totals(owner: np.ndarray, S: np.ndarray, listing: ChunkListing, missing: list[np.ndarray],
-            bad_unique: np.ndarray) -> Totals:
+            bad_unique: np.ndarray) -> tuple[Totals, np.ndarray, np.ndarray]:
+    """The totals, and the garbage chunks' atimes and sizes."""
     t = Totals(chunks_on_disk=len(S), bad_chunks=len(listing.bad))
+    A = listing.atimes
+    g_atimes, g_sizes = [], []
     for lo in range(0, len(owner), BLOCK):
         o, s = owner[lo : lo + BLOCK], S[lo : lo + BLOCK]
         referenced = (o >= 0) | (o == SHARED)
@@ -113,8 +127,12 @@ def _totals(owner: np.ndarray, S: np.ndarray, listing: ChunkListing, missing: li
         t.physical_bytes += int(s[referenced].sum(dtype=np.uint64))
         t.garbage_chunks += int(np.count_nonzero(garbage))
         t.garbage_bytes += int(s[garbage].sum(dtype=np.uint64))
+        g_atimes.append(A[lo : lo + BLOCK][garbage])
+        g_sizes.append(s[garbage])
     all_missing = np.unique(np.concatenate(missing)) if missing else np.zeros(0, np.uint64)
     # referenced chunks without a chunk file: missing unless verify left them as .bad
     t.missing_chunks = len(all_missing) - _count_in(bad_unique, all_missing)
     t.chunks_referenced += len(all_missing)
-    return t
+    if not g_atimes:
+        return t, np.zeros(0, np.uint32), np.zeros(0, np.uint32)
+    return t, np.concatenate(g_atimes), np.concatenate(g_sizes)

@@ -1,14 +1,17 @@
 """List the chunk store (``.chunks/XXXX/``): stat only, never open a chunk.
 
 The listing is held as numpy arrays sorted by digest prefix (chunk directory order):
-``prefixes`` (uint64, first 8 digest bytes big-endian) and ``sizes`` (uint32 on-disk bytes),
-12 bytes per chunk. With two CPUs, a large listing is shared between this process and a
+``prefixes`` (uint64, first 8 digest bytes big-endian), ``sizes`` (uint32 on-disk bytes) and
+``atimes`` (uint32 epoch seconds, from the same ``stat``: what GC's cutoff compares), 16 bytes
+per chunk. With two CPUs, a large listing is shared between this process and a
 forked child (:mod:`.fanout`: the per-file Python work is serialised by the GIL, so threads
 cannot share it); otherwise directories are listed in batches by a thread pool (the stat
 calls release the GIL). Names become numbers once per batch, not per file. A directory whose
 stamp (its ctime, which moves on every change of its entries and also on chmod/chown, so a
 directory made unreadable is listed again) matches the persisted state is taken from the
-state instead of being listed. Directories are opened with O_NOATIME where permitted.
+state instead of being listed, unless a garbage collection finished after it was listed
+(``.gc-status`` is newer): GC's mark phase updates the atimes of the chunks in use without
+changing any directory. Directories are opened with O_NOATIME where permitted.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ _HEX = frozenset("0123456789abcdef")
 _HEX_BYTES = b"0123456789abcdef"
 _EMPTY_U64 = np.zeros(0, np.uint64)
 _EMPTY_U32 = np.zeros(0, np.uint32)
+MAX_ATIME = (1 << 32) - 1  # uint32 seconds: until 2106
+GC_STATUS = ".gc-status"  # written by PBS at the end of every successful GC
+#: prefixes, sizes, bad prefixes, atimes
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 _SHIFT = np.uint64(48)
 DIR_NAMES = [f"{i:04x}" for i in range(NDIRS)]
 ALL_DIRS = np.arange(NDIRS, dtype=np.int64)
@@ -65,6 +72,7 @@ class Batch:
     prefixes: np.ndarray
     sizes: np.ndarray
     bad: np.ndarray
+    atimes: np.ndarray = field(default_factory=lambda: _EMPTY_U32)
     issues: list[ScanIssue] = field(default_factory=list)
 
 
@@ -72,16 +80,16 @@ class ChunkListing:
     """Sorted chunk arrays; when every directory is unchanged they are loaded only if used."""
 
     def __init__(self, issues: list[ScanIssue], dirs_listed: int, fingerprint: str,
-                 arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                 loader: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
-                 ) -> None:
+                 arrays: Arrays | None = None, loader: Callable[[], Arrays] | None = None,
+                 *, atimes_known: bool = True) -> None:
         self.issues, self.dirs_listed = issues, dirs_listed
         self.fingerprint = fingerprint  # changes whenever a directory may have changed
         self._arrays, self._loader = arrays, loader
+        self.atimes_known = atimes_known  # False: no atimes (S3), no reclaim forecast
         self.processes = 1  # processes that listed directories
         self.peaks = (0, 0)  # traced peaks (this process until the child exited, the child)
 
-    def _get(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _get(self) -> Arrays:
         if self._arrays is None:
             assert self._loader is not None
             self._arrays = self._loader()
@@ -102,12 +110,17 @@ class ChunkListing:
         """Sorted uint64 prefixes of the ``*.bad`` files (one entry per file)."""
         return self._get()[2]
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @property
+    def atimes(self) -> np.ndarray:
+        """uint32 access times (epoch seconds), aligned with :attr:`prefixes`."""
+        return self._get()[3]
+
+    def arrays(self) -> Arrays:
         return self._get()
 
 
 def _empty(issues: list[ScanIssue]) -> ChunkListing:
-    return ChunkListing(issues, 0, "none", (_EMPTY_U64, _EMPTY_U32, _EMPTY_U64))
+    return ChunkListing(issues, 0, "none", (_EMPTY_U64, _EMPTY_U32, _EMPTY_U64, _EMPTY_U32))
 
 
 def _hex_prefixes(names: list[str]) -> np.ndarray:
@@ -117,10 +130,12 @@ def _hex_prefixes(names: list[str]) -> np.ndarray:
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
 
 
-def _list_one(cfd: int, num: int, names: list[str], sizes: list[int], bad: list[str],
+def _list_one(cfd: int, num: int, out: tuple[list[str], list[int], list[int], list[str]],
               issues: list[ScanIssue], cpath: str, recent_ns: int) -> int:
-    """Append one directory's chunk names/sizes and bad names; return its stamp (-1: error,
-    or its entries changed at or after *recent_ns*: list it again next time)."""
+    """Append one directory's chunk names, sizes, atimes and bad names to *out*; return its
+    stamp (-1: error, or its entries changed at or after *recent_ns*: list it again next
+    time)."""
+    names, sizes, atimes, bad = out
     name = DIR_NAMES[num]
     try:
         fd = open_directory(name, dir_fd=cfd)
@@ -141,6 +156,7 @@ def _list_one(cfd: int, num: int, names: list[str], sizes: list[int], bad: list[
                 if stat.S_ISREG(st.st_mode):
                     names.append(n)
                     sizes.append(st.st_size)
+                    atimes.append(int(st.st_atime))
             elif n.endswith(".bad") and BAD_CHUNK_NAME_RE.match(n):
                 bad.append(n)
     except OSError as exc:
@@ -155,23 +171,25 @@ def list_batch(cfd: int, cpath: str, nums: np.ndarray, scan_start_ns: int) -> Ba
     """List a run of directories and turn the names into sorted prefix arrays."""
     names: list[str] = []
     sizes: list[int] = []
+    atimes: list[int] = []
     bad: list[str] = []
     issues: list[ScanIssue] = []
     stamps, counts = [], []
     for num in nums:
         before = len(names)
-        stamps.append(_list_one(cfd, num, names, sizes, bad, issues, cpath,
+        stamps.append(_list_one(cfd, num, (names, sizes, atimes, bad), issues, cpath,
                                 scan_start_ns - RECENT_NS))
         counts.append(len(names) - before)
     mt = np.array(stamps, dtype=np.int64)
     nums_arr = np.array(nums, dtype=np.int64)
     dirs = np.repeat(nums_arr, counts)
-    prefixes, size_arr, odd_dirs = _checked(names, sizes, dirs, cpath, issues)
+    prefixes, size_arr, atime_arr, odd_dirs = _checked(names, sizes, atimes, dirs, cpath,
+                                                       issues)
     if odd_dirs:  # file-level issues are not persisted: list those directories again
         mt[np.isin(nums_arr, np.array(sorted(odd_dirs), dtype=np.int64))] = -1
     order = np.argsort(prefixes, kind="stable")
     return Batch(nums_arr, mt, prefixes[order], size_arr[order],
-                 np.sort(_hex_prefixes(bad)), issues)
+                 np.sort(_hex_prefixes(bad)), atime_arr[order], issues)
 
 
 def _all_hex(text: str) -> bool:
@@ -179,20 +197,22 @@ def _all_hex(text: str) -> bool:
     return text.isascii() and not text.encode("ascii").translate(None, _HEX_BYTES)
 
 
-def _checked(names: list[str], sizes: list[int], dirs: np.ndarray, cpath: str,
-             issues: list[ScanIssue]) -> tuple[np.ndarray, np.ndarray, set[int]]:
-    """Prefixes and sizes of valid chunk names; wrong directory or size becomes an issue.
-
-    Also returns the directories that had such an issue."""
+def _checked(names: list[str], sizes: list[int], atimes: list[int], dirs: np.ndarray,
+             cpath: str, issues: list[ScanIssue]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, set[int]]:
+    """Prefixes, sizes and atimes of valid chunk names; wrong directory or size becomes an
+    issue. Also returns the directories that had such an issue."""
     odd: set[int] = set()
     joined = "".join(names)
     if not _all_hex(joined):
         keep = [i for i, n in enumerate(names) if CHUNK_NAME_RE.match(n)]
         names, sizes, dirs = [names[i] for i in keep], [sizes[i] for i in keep], dirs[keep]
+        atimes = [atimes[i] for i in keep]
         joined = "".join(names)
     prefixes = (np.frombuffer(bytes.fromhex(joined), dtype=">u8")[::4].astype(np.uint64)
                 if names else _EMPTY_U64)
     size_arr = np.array(sizes, dtype=np.int64)
+    atime_arr = np.clip(np.array(atimes, dtype=np.int64), 0, MAX_ATIME).astype(np.uint32)
     wrong = (prefixes >> _SHIFT).astype(np.int64) != dirs
     big = size_arr > MAX_CHUNK_FILE
     if wrong.any() or big.any():
@@ -202,8 +222,8 @@ def _checked(names: list[str], sizes: list[int], dirs: np.ndarray, cpath: str,
             issues.append(ScanIssue(path, f"{why}: ignored"))
             odd.add(int(dirs[i]))
         ok = ~(wrong | big)
-        prefixes, size_arr = prefixes[ok], size_arr[ok]
-    return prefixes, size_arr.astype(np.uint32), odd
+        prefixes, size_arr, atime_arr = prefixes[ok], size_arr[ok], atime_arr[ok]
+    return prefixes, size_arr.astype(np.uint32), atime_arr, odd
 
 
 def list_chunks(
@@ -222,6 +242,10 @@ def list_chunks(
         issues.append(ScanIssue(cpath, os_reason(exc)))
         return _empty(issues)
     dirs = _load_dirs(store)
+    gc_mark = gc_mark_ns(root)
+    if dirs is not None:  # a GC since a directory was listed: its atimes are stale
+        dirs.arrays["listed"] = np.where(dirs.arrays["listed"] < gc_mark, -1,
+                                         dirs.arrays["listed"])
     now = None
     try:
         if dirs is not None:  # one stat per possible directory: existence, type and stamp
@@ -236,10 +260,18 @@ def list_chunks(
         issues.append(ScanIssue(cpath, os_reason(exc)))
         return _empty(issues)
     try:
-        return _list_all(cfd, cpath, nums, (dirs, now), store, scan_start_ns,
+        return _list_all(cfd, cpath, nums, (dirs, now), store, (scan_start_ns, gc_mark),
                          (workers, processes), progress, issues)
     finally:
         os.close(cfd)
+
+
+def gc_mark_ns(root: str) -> int:
+    """When the last successful GC ended (mtime of ``.gc-status``, ns); 0 if none is known."""
+    try:
+        return os.stat(os.path.join(root, GC_STATUS), follow_symlinks=False).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _dir_numbers(cfd: int, cpath: str, issues: list[ScanIssue]) -> np.ndarray:
@@ -349,15 +381,17 @@ def _parallel(fn: Callable[[np.ndarray], Batch], items: np.ndarray, workers: int
 
 def _list_all(
     cfd: int, cpath: str, nums: np.ndarray, known: tuple[Record | None, np.ndarray | None],
-    store: StateStore | None, scan_start_ns: int, how: tuple[int, int | None],
+    store: StateStore | None, times: tuple[int, int], how: tuple[int, int | None],
     progress: bool, issues: list[ScanIssue],
 ) -> ChunkListing:
-    """*known*: the persisted directory record and the directories' stamps now (rescan)."""
+    """*known*: the persisted directory record and the directories' stamps now (rescan);
+    *times*: when this scan started and when the last GC ended (ns)."""
     dirs, now = known
+    scan_start_ns, gc_mark = times
     todo = nums
     if dirs is not None and now is not None and len(nums):
         old = dirs.arrays["stamps"][nums]
-        same = (old == now) & (old >= 0)
+        same = (old == now) & (old >= 0) & (dirs.arrays["listed"][nums] >= 0)
         todo = nums[~same]
         if not len(todo) and _only_in(dirs, nums):
             gen = dirs.meta["generation"]
@@ -372,16 +406,17 @@ def _list_all(
     batches = listed.batches
     for b in batches:
         issues.extend(b.issues)
-    stamps = _dir_stamps(nums, batches, dirs if cached is not None else None)
-    listing = _assemble(batches, (cached, nums), stamps, issues)
+    stamps, when = _dir_stamps(nums, batches, dirs if cached is not None else None,
+                               scan_start_ns)
+    listing = _assemble(batches, (cached, nums), stamps, issues, gc_mark)
     listing.processes, listing.peaks = listed.processes, listed.peaks
     if store is not None and (batches or cached is None):
-        _save(store, listing, stamps)
+        _save(store, listing, stamps, when)
     return listing
 
 
 def _relist(cpath: str, nums: np.ndarray, scan_start_ns: int,
-            how: tuple[int, int | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            how: tuple[int, int | None]) -> Arrays:
     """Fallback when the persisted arrays vanished: list everything again (runs after
     :func:`list_chunks` closed its directory fd, so it opens its own)."""
     cfd = open_noatime(cpath, DIR_FLAGS & ~os.O_NOFOLLOW)
@@ -399,77 +434,90 @@ def _only_in(dirs: Record, nums: np.ndarray) -> bool:
     return not known.any()
 
 
-def _assemble(batches: list[Batch],
-              reuse: tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, np.ndarray],
-              stamps: np.ndarray, issues: list[ScanIssue]) -> ChunkListing:
-    """*reuse*: the persisted arrays (or None) and the directories present now."""
-    parts_p, parts_s, parts_b = [], [], []
+def _assemble(batches: list[Batch], reuse: tuple[Arrays | None, np.ndarray],
+              stamps: np.ndarray, issues: list[ScanIssue], gc_mark: int = 0) -> ChunkListing:
+    """*reuse*: the persisted arrays (or None) and the directories present now; *gc_mark*:
+    when the last GC ended (part of the fingerprint: GC changes atimes, not directories)."""
+    parts_p, parts_s, parts_b, parts_a = [], [], [], []
     cached, nums = reuse
     if cached is not None:
         relisted = np.ones(NDIRS, bool)  # gone since: drop their cached entries
         relisted[nums] = False
         for b in batches:
             relisted[b.nums] = True  # listed again: drop their cached entries
-        cp, cs, cb = cached
+        cp, cs, cb, ca = cached
         keep = ~relisted[(cp >> _SHIFT).astype(np.int64)]
         parts_p.append(cp[keep])
         parts_s.append(cs[keep])
+        parts_a.append(ca[keep])
         parts_b.append(cb[~relisted[(cb >> _SHIFT).astype(np.int64)]])
     volatile = any((b.stamps < 0).any() for b in batches)
     listed = sum(len(b.nums) for b in batches)
     parts_p += [b.prefixes for b in batches]
     parts_s += [b.sizes for b in batches]
     parts_b += [b.bad for b in batches]
+    parts_a += [b.atimes for b in batches]
     for b in batches:  # free the pieces while concatenating (peak memory)
-        b.prefixes = b.sizes = b.nums = b.stamps = _EMPTY_U64
+        b.prefixes = b.sizes = b.nums = b.stamps = b.atimes = _EMPTY_U64
     prefixes = np.concatenate(parts_p) if parts_p else _EMPTY_U64
     del parts_p
     sizes = np.concatenate(parts_s) if parts_s else _EMPTY_U32
     del parts_s
+    atimes = np.concatenate(parts_a) if parts_a else _EMPTY_U32
+    del parts_a
     bad = np.sort(np.concatenate(parts_b)) if parts_b else _EMPTY_U64
     if cached is not None and batches:
         order = np.argsort(prefixes, kind="stable")
-        prefixes, sizes = prefixes[order], sizes[order]
-    fp = "volatile" if volatile else hashlib.sha256(stamps.tobytes()).hexdigest()
-    return ChunkListing(issues, listed, fp, (prefixes, sizes, bad))
+        prefixes, sizes, atimes = prefixes[order], sizes[order], atimes[order]
+    mark = gc_mark.to_bytes(8, "little", signed=True)
+    fp = "volatile" if volatile else hashlib.sha256(stamps.tobytes() + mark).hexdigest()
+    return ChunkListing(issues, listed, fp, (prefixes, sizes, bad, atimes))
 
 
-def _dir_stamps(nums: np.ndarray, batches: list[Batch], dirs: Record | None) -> np.ndarray:
+def _dir_stamps(nums: np.ndarray, batches: list[Batch], dirs: Record | None,
+                scan_start_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per directory: its stamp and when it was listed (-1: list it again next time)."""
     mt = np.full(NDIRS, -1, dtype=np.int64)
+    when = np.full(NDIRS, -1, dtype=np.int64)
     if dirs is not None and len(nums):
         mt[nums] = dirs.arrays["stamps"][nums]
+        when[nums] = dirs.arrays["listed"][nums]
     for b in batches:
         mt[b.nums] = b.stamps
-    return mt
+        when[b.nums] = scan_start_ns
+    return mt, when
 
 
 def _load_dirs(store: StateStore | None) -> Record | None:
     rec = store.load(DIRS_RECORD) if store is not None else None
-    if rec is None or "stamps" not in rec.arrays or len(rec.arrays["stamps"]) != NDIRS:
+    if rec is None or any(len(rec.arrays.get(k, ())) != NDIRS for k in ("stamps", "listed")):
         return None
+    rec.arrays = dict(rec.arrays)  # the listing times are adjusted in place (GC since)
+    rec.arrays["listed"] = np.array(rec.arrays["listed"])
     return rec
 
 
-def _cached_arrays(store: StateStore | None,
-                   generation: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _cached_arrays(store: StateStore | None, generation: str) -> Arrays | None:
     rec = store.load(RECORD) if store is not None else None
     if rec is None or rec.meta.get("generation") != generation:
         return None
-    if not {"prefixes", "sizes", "bad"} <= rec.arrays.keys():
+    if not {"prefixes", "sizes", "bad", "atimes"} <= rec.arrays.keys():
         return None
-    return rec.arrays["prefixes"], rec.arrays["sizes"], rec.arrays["bad"]
+    a = rec.arrays
+    return a["prefixes"], a["sizes"], a["bad"], a["atimes"]
 
 
-def _load_arrays(store: StateStore | None,
-                 dirs: Record) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _load_arrays(store: StateStore | None, dirs: Record) -> Arrays | None:
     return _cached_arrays(store, dirs.meta.get("generation", ""))
 
 
-def _save(store: StateStore, listing: ChunkListing, stamps: np.ndarray) -> None:
+def _save(store: StateStore, listing: ChunkListing, stamps: np.ndarray,
+          listed_at: np.ndarray) -> None:
     """Arrays first, then the directory record naming them: a kill in between leaves a
     directory record whose generation no longer matches, so the arrays are rebuilt."""
     generation = os.urandom(8).hex()
     store.save(RECORD, {"generation": generation}, {
-        "prefixes": listing.prefixes, "sizes": listing.sizes, "bad": listing.bad})
+        "prefixes": listing.prefixes, "sizes": listing.sizes, "bad": listing.bad,
+        "atimes": listing.atimes})
     store.save(DIRS_RECORD, {"generation": generation, "fingerprint": listing.fingerprint},
-               {"stamps": stamps})
+               {"stamps": stamps, "listed": listed_at})

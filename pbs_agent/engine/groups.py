@@ -224,15 +224,29 @@ def compute_group(
     return out
 
 
+def _stored(store: StateStore | None, rname: str, ref: IndexRef) -> IndexResult | None:
+    """The recorded digest set of an index, if its record matches the file's key now."""
+    rec = store.load(rname) if store is not None else None
+    if rec is not None and rec.meta.get("key") == list(ref.key.as_tuple()) \
+            and "refs" in rec.arrays:
+        return IndexResult(rec.arrays["refs"], rec.meta["logical"], rec.meta["error"])
+    return None
+
+
+def snapshot_index_set(group: Group, snap: Snapshot, ref: IndexRef,
+                       store: StateStore | None) -> IndexResult:
+    """One index's sorted unique digest set: from the state when recorded, else read (not
+    recorded here); SourceError when it cannot be read."""
+    return _stored(store, _index_record(group, snap, ref), ref) or read_index_set(ref)
+
+
 def _index_result(ref: IndexRef, store: StateStore | None, rname: str, out: GroupRefs,
                   scan_start_ns: int, raw: bool = False) -> IndexResult | None:
     """One index's digest set: from its record in the state or read now (None:
     unreadable). What is read is recorded, unless the file changed in the last 2 s."""
     key = list(ref.key.as_tuple())
-    rec = store.load(rname) if store is not None else None
-    if rec is not None and rec.meta.get("key") == key and "refs" in rec.arrays:
-        res = IndexResult(rec.arrays["refs"], rec.meta["logical"], rec.meta["error"])
-    else:
+    res = _stored(store, rname, ref)
+    if res is None:
         try:
             res = read_index_set(ref, raw=raw)
         except SourceError as exc:

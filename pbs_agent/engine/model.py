@@ -31,6 +31,22 @@ class DatastoreTotals:
     garbage_bytes: int = 0
     missing_chunks: int = 0
     bad_chunks: int = 0
+    # what a GC starting at the scan would remove / keep, and when the kept garbage is due
+    garbage_reclaimable_bytes: int | None = None  # None: atimes unknown (S3)
+    garbage_pending_bytes: int | None = None
+    garbage_pending_until: int | None = None
+
+
+@dataclass(slots=True)
+class GcCheck:
+    """PBS's pending figures in ``.gc-status`` beside the agent's recount from atimes."""
+
+    upid: str
+    start: int
+    pbs_pending_chunks: int
+    pbs_pending_bytes: int
+    pending_chunks: int
+    pending_bytes: int
 
 
 @dataclass(slots=True)
@@ -53,6 +69,8 @@ class GroupReport:
     bad_chunks: int = 0
     index_files: int = 0
     logical_bytes: int = 0
+    last_restorable_time: int | None = None
+    last_verified_ok_time: int | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -88,14 +106,16 @@ class DatastoreReport:
     groups: list[GroupReport] = field(default_factory=list)
     errors: list[ScanIssue] = field(default_factory=list)
     scan: ScanStats = field(default_factory=ScanStats)
+    gc_check: GcCheck | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON contract of issue 2 (plus the extra ``scan`` key)."""
+        """The JSON contract of issue 2 (plus the extra ``scan`` and ``gc_check`` keys)."""
         return {
             "datastore": asdict(self.datastore),
             "groups": [asdict(g) for g in self.groups],
             "errors": [e.as_dict() for e in self.errors],
             "scan": {k: v for k, v in asdict(self.scan).items() if k != "progress"},
+            "gc_check": asdict(self.gc_check) if self.gc_check is not None else None,
         }
 
     @classmethod
@@ -103,7 +123,8 @@ class DatastoreReport:
         """The inverse of :meth:`as_dict`; FormatError naming any missing, unknown or
         wrongly typed field."""
         top = _object(data, what)
-        _same_keys(top, {"datastore", "groups", "errors", "scan"}, what)
+        _same_keys(top, {"datastore", "groups", "errors", "scan", "gc_check"}, what)
+        check = top["gc_check"]
         return cls(
             datastore=decode(DatastoreTotals, top["datastore"], f"{what}: datastore"),
             groups=[decode(GroupReport, g, f"{what}: groups[{i}]")
@@ -111,6 +132,7 @@ class DatastoreReport:
             errors=[decode(ScanIssue, e, f"{what}: errors[{i}]")
                     for i, e in enumerate(_array(top["errors"], f"{what}: errors"))],
             scan=decode(ScanStats, top["scan"], f"{what}: scan", absent=("progress",)),
+            gc_check=None if check is None else decode(GcCheck, check, f"{what}: gc_check"),
         )
 
     def group(self, namespace: str, backup_type: str, backup_id: str) -> GroupReport | None:

@@ -145,9 +145,10 @@ def list_bucket(bucket: Bucket, store: str, state: Path, rationing: Rationing,
         meta, fresh = None, False
     if fresh and meta is not None and saved.exists():
         with np.load(saved) as data:
-            arrays = (data["prefixes"], data["sizes"], data["bad"])
+            arrays = (data["prefixes"], data["sizes"], data["bad"],
+                      np.zeros(len(data["prefixes"]), np.uint32))
         kept = [ScanIssue(i["path"], i["reason"]) for i in meta.get("issues", [])]
-        return ChunkListing(kept, 0, meta["fingerprint"], arrays)
+        return ChunkListing(kept, 0, meta["fingerprint"], arrays, atimes_known=False)
 
     prefix = f"{store}/.chunks/"
     counters = Counters.load(counters_path)
@@ -180,7 +181,7 @@ def list_bucket(bucket: Bucket, store: str, state: Path, rationing: Rationing,
     sizes = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint32)
     bad = np.sort(np.concatenate([p[2] for p in parts])) if parts else np.zeros(0, np.uint64)
     order = np.argsort(pre, kind="stable")
-    arrays = (pre[order], sizes[order], bad)
+    arrays = (pre[order], sizes[order], bad, np.zeros(len(pre), np.uint32))
     fingerprint = "s3:" + digest.hexdigest()
     state.mkdir(parents=True, exist_ok=True)
     tmp = state / "listing.tmp.npz"
@@ -189,7 +190,8 @@ def list_bucket(bucket: Bucket, store: str, state: Path, rationing: Rationing,
     meta_path.write_text(json.dumps({"time": now, "bucket": bucket.where,
                                      "fingerprint": fingerprint,
                                      "issues": [i.as_dict() for i in issues[:1000]]}))
-    return ChunkListing(issues, 0, fingerprint, arrays)
+    # GC judges an S3 chunk by the atime of its local cache marker, which is not listed here
+    return ChunkListing(issues, 0, fingerprint, arrays, atimes_known=False)
 
 
 def bucket_listing(bucket: Bucket, store: str, state_dir: Path,

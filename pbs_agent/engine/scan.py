@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from ..assurance.reclaim import Garbage, GcRule, forecast, pending_at
 from ..datastore import Group, Walk, walk_datastore
-from ..errors import ScanIssue, SourceError, os_reason, printable
+from ..errors import FormatError, ScanIssue, SourceError, os_reason, printable
+from ..formats import read_bytes
 from ..progress import Progress
-from ..state import StateStore
+from ..state import Record, StateStore
+from ..tasks.tasklog import parse_upid
 from .attribution import GroupNumbers, Totals, attribute
-from .chunks import ChunkListing, list_chunks
+from .chunks import GC_STATUS, ChunkListing, list_chunks
 from .groups import (
     DeferredGroup,
     GroupRefs,
@@ -30,9 +34,21 @@ from .groups import (
     union_of,
 )
 from .manifests import ManifestInfo, manifest_issues, read_manifests
-from .model import DatastoreReport, DatastoreTotals, GroupReport, ScanStats
+from .model import DatastoreReport, DatastoreTotals, GcCheck, GroupReport, ScanStats
+from .restore import damaged_snapshots, restore_points, unreadable_snapshot_dirs
 
 RESULT = "result"
+GC_STATUS_LIMIT = 1 << 16  # .gc-status is one line of JSON
+
+
+@dataclass(slots=True)
+class _Assurance:
+    """What the restore points and the reclaim forecast need from a scan (fresh or cached):
+    per group key the damaged snapshots' names, and the garbage chunks."""
+
+    damaged: dict[tuple[str, str, str], list[str]]
+    garbage: Garbage
+    atimes_known: bool = True  # False (S3): no reclaim forecast
 
 
 def _check_root(path: str) -> str:
@@ -54,6 +70,7 @@ def _check_root(path: str) -> str:
 def scan_datastore(
     path: str, *, state_dir: str | None = None, progress: bool = False,
     chunks: Callable[[], ChunkListing] | None = None,
+    gc_rule: GcRule | None = None, now: int | None = None,
 ) -> DatastoreReport:
     """Scan a datastore read-only and return the dedup report.
 
@@ -61,6 +78,7 @@ def scan_datastore(
     not a directory, no ``.chunks``) raises :class:`SourceError`. With *state_dir*, unchanged
     parts are taken from the state. *chunks* replaces the listing of ``<path>/.chunks`` (an
     S3-backed datastore: *path* is its local cache, the chunks are listed from the bucket).
+    *gc_rule* (cutoff, oldest running writer) and *now* drive the reclaim forecast.
     """
     started = time.monotonic()
     t0 = time.time_ns()
@@ -86,15 +104,18 @@ def scan_datastore(
         listing.peaks
     if hit and prev is not None and prev.meta.get("chunks") == listing.fingerprint:
         report = _from_result(walk, prev.meta)
+        extra = _assurance_from_result(prev)
         stats.result_cached = True
     else:
         if refs is None:
             refs = _group_refs(walk, sigs, store, t0, stats)
-        report = _compute(walk, refs, listing, stats)
+        report, extra = _compute(walk, refs, listing, stats, store)
         if store is not None and gsig is not None and listing.fingerprint != "volatile" \
                 and all(r.cacheable for r in refs):
-            _save_result(store, gsig, listing, report, walk)
+            _save_result(store, gsig, listing, report, walk, extra)
     _finish(report, walk, manifests)
+    _assure(report, walk, extra, manifests, gc_rule or GcRule(),
+            int(time.time()) if now is None else now)
     stats.seconds = round(time.monotonic() - started, 3)
     report.scan = stats
     return report
@@ -137,12 +158,16 @@ def _forget_removed_groups(store: StateStore, walk: Walk) -> None:
             store.remove(name)
 
 
-def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing,
-             stats: ScanStats) -> DatastoreReport:
+def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing, stats: ScanStats,
+             store: StateStore | None) -> tuple[DatastoreReport, _Assurance]:
     issues = list(walk.issues)
     other, n_other = other_references(walk.groups, issues)
     stats.index_files_read += n_other
-    totals, numbers = attribute(listing, [r.arrays for r in refs], other)
+    totals, numbers, left = attribute(listing, [r.arrays for r in refs], other)
+    damaged = {g.key: names for g, lost in zip(walk.groups, left.lost, strict=True)
+               if (names := damaged_snapshots(g, lost, store))}
+    extra = _Assurance(damaged, Garbage.of(left.garbage_atimes, left.garbage_sizes),
+                       listing.atimes_known)
     for r in refs:  # after the attribution: deferred groups are computed there
         issues.extend(r.issues)
         stats.index_files_read += r.indexes_read
@@ -151,7 +176,7 @@ def _compute(walk: Walk, refs: list[GroupRefs], listing: ChunkListing,
     for g, r, n in zip(walk.groups, refs, numbers, strict=True):
         report.groups.append(_group_report(g, r.index_files, r.logical_bytes,
                                            r.last_logical_bytes, n))
-    return report
+    return report, extra
 
 
 def _totals(root: str, t: Totals, refs: list[GroupRefs], walk: Walk) -> DatastoreTotals:
@@ -181,7 +206,8 @@ def _group_report(g: Group, index_files: int, logical: int, last_logical: int,
 
 
 def _save_result(
-    store: StateStore, gsig: str, listing: ChunkListing, rep: DatastoreReport, walk: Walk
+    store: StateStore, gsig: str, listing: ChunkListing, rep: DatastoreReport, walk: Walk,
+    extra: _Assurance,
 ) -> None:
     walk_issues = set(walk.issues)
     store.save(RESULT, {
@@ -190,7 +216,16 @@ def _save_result(
         "group_numbers": [[g.index_files, g.logical_bytes, g.last_logical_bytes,
                            asdict(_numbers_of(g))] for g in rep.groups],
         "errors": [e.as_dict() for e in rep.errors if e not in walk_issues],
-    }, {})
+        "damaged": [[*key, names] for key, names in extra.damaged.items()],
+        "atimes_known": extra.atimes_known,
+    }, {"garbage_atimes": extra.garbage.atimes, "garbage_sizes": extra.garbage.sizes})
+
+
+def _assurance_from_result(rec: Record) -> _Assurance:
+    damaged = {(ns, t, i): names for ns, t, i, names in rec.meta.get("damaged", [])}
+    a = rec.arrays
+    return _Assurance(damaged, Garbage(a["garbage_atimes"], a["garbage_sizes"]),
+                      bool(rec.meta.get("atimes_known", True)))
 
 
 def _numbers_of(g: GroupReport) -> GroupNumbers:
@@ -221,6 +256,45 @@ def _finish(report: DatastoreReport, walk: Walk, manifests: dict[str, ManifestIn
     report.errors.extend(manifest_issues(walk, manifests))
     report.groups.sort(key=lambda g: (-g.exclusive_bytes, g.namespace, g.backup_type,
                                       g.backup_id))
+
+
+def _assure(report: DatastoreReport, walk: Walk, extra: _Assurance,
+            manifests: dict[str, ManifestInfo], rule: GcRule, now: int) -> None:
+    """Restore points per group, the reclaim forecast and the ``.gc-status`` cross-check."""
+    by_key = {g.key: g for g in walk.groups}
+    bad_dirs = unreadable_snapshot_dirs(e.path for e in report.errors)
+    for gr in report.groups:
+        points = restore_points(by_key[gr.key], set(extra.damaged.get(gr.key, ())), bad_dirs,
+                                manifests)
+        gr.last_restorable_time = points.last_restorable_time
+        gr.last_verified_ok_time = points.last_verified_ok_time
+    if not extra.atimes_known:
+        return
+    fc = forecast(extra.garbage, now, rule)
+    d = report.datastore
+    d.garbage_reclaimable_bytes, d.garbage_pending_bytes = fc.reclaimable_bytes, fc.pending_bytes
+    d.garbage_pending_until = fc.pending_until
+    report.gc_check = _gc_check(walk.root, extra.garbage, rule, report.errors)
+
+
+def _gc_check(root: str, garbage: Garbage, rule: GcRule,
+              errors: list[ScanIssue]) -> GcCheck | None:
+    """PBS's last GC figures from ``.gc-status`` and the recount from today's atimes."""
+    path = os.path.join(root, GC_STATUS)
+    try:
+        status = json.loads(read_bytes(path, limit=GC_STATUS_LIMIT))
+        upid = status["upid"]
+        start = parse_upid(upid).starttime
+        pbs_chunks, pbs_bytes = int(status["pending-chunks"]), int(status["pending-bytes"])
+    except SourceError as exc:
+        if not exc.reason.startswith("vanished"):
+            errors.append(ScanIssue.from_exc(exc))
+        return None
+    except (FormatError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        errors.append(ScanIssue(path, f"not a PBS GC status: {exc}"[:200]))
+        return None
+    chunks, nbytes = pending_at(garbage, start, rule)
+    return GcCheck(upid, start, pbs_chunks, pbs_bytes, chunks, nbytes)
 
 
 def referenced_digest_prefixes(path: str, state_dir: str | None = None) -> np.ndarray:

@@ -267,11 +267,11 @@ def test_group_record_removed_by_a_concurrent_scan(small_demo: str, tmp_path: Pa
 
     monkeypatch.setattr(groups_mod, "compute_group", counting_compute)
 
-    def remove_then_compute(walk, refs, listing, stats):
+    def remove_then_compute(walk, refs, listing, stats, *rest):
         for r in refs:
             if r._store is not None and r._record is not None:
                 r._store.remove(r._record)
-        return real(walk, refs, listing, stats)
+        return real(walk, refs, listing, stats, *rest)
 
     monkeypatch.setattr(scan_mod, "_compute", remove_then_compute)
     for _ in range(2):  # the second scan takes the saved result: nothing to rebuild

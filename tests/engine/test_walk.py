@@ -111,7 +111,9 @@ def test_empty_datastore(root: Path) -> None:
     rep = scan_datastore(str(root)).as_dict()
     assert rep["groups"] == [] and rep["errors"] == []
     assert rep["datastore"]["dedup_factor"] is None
-    assert all(v == 0 for k, v in rep["datastore"].items() if k not in ("path", "dedup_factor"))
+    assert rep["datastore"]["garbage_pending_until"] is None
+    assert all(v == 0 for k, v in rep["datastore"].items()
+               if k not in ("path", "dedup_factor", "garbage_pending_until"))
 
 
 def test_directory_without_chunk_store(tmp_path: Path) -> None:
