@@ -44,8 +44,8 @@ def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = 
         launcher = [sys.executable, "-m", "lab.measure", result.name, *argv]
         repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         full_env = dict(env if env is not None else os.environ)
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (repo, full_env.get("PYTHONPATH", "")) if p)
+        full_env["PYTHONPATH"] = os.pathsep.join(  # a given path first (other code)
+            p for p in (full_env.get("PYTHONPATH", ""), repo) if p)
         t = time.monotonic()
         proc = subprocess.Popen(launcher, stdout=out, stderr=err, env=full_env, cwd=cwd,
                                 start_new_session=True)
