@@ -48,10 +48,18 @@ def write_fleet_inventory(path: Path,
     return path
 
 
+#: The PBS release the SIMULATOR plays on each Debian release (PBS 3 on 12, PBS 4 on 13).
+SIMULATED_PBS = {"12": "3.4.1", "13": "4.2.3"}
+
+
 def prepare_pbs(host: SandboxHost) -> str:
-    """Simulators, the empty task log dirs, a self-signed cert (as postinst), the proxy unit;
-    returns the fingerprint."""
+    """Simulators (playing the PBS release of the host's Debian), the empty task log dirs, a
+    self-signed cert (as postinst), the proxy unit; returns the fingerprint."""
     host.install_simulators()
+    debian = host.exec("cut -d. -f1 /etc/debian_version").stdout.strip()
+    if debian in SIMULATED_PBS:
+        host.exec(f"mkdir -p /etc/pbs-simulator && echo {SIMULATED_PBS[debian]} "
+                  "> /etc/pbs-simulator/version")
     host.exec(MAKE_LOG_DIRS)
     host.exec(MAKE_CERT)
     host.exec(f"cat > {PROXY_UNIT_PATH} && {START_PROXY}", input=PROXY_UNIT)

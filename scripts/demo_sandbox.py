@@ -3,7 +3,8 @@
 
     .venv/bin/python scripts/demo_sandbox.py [--runs 2] [--keep]
 
-Boots a Debian 12 sandbox host (systemd-nspawn in its own network namespace, reached over
+Boots a Debian 13 sandbox host (``--debian 12`` for bookworm; systemd-nspawn in its own
+network namespace, reached over
 real SSH; see lab/sandbox), installs the PBS SIMULATOR (lab/simulators: PBS itself cannot
 be installed here), runs the deploy (twice by default: the second run must change nothing),
 prints the operations that changed per run, then writes a demo datastore on the host and shows
@@ -67,10 +68,15 @@ def print_agent(demo: str, report: str, once: str, served: str) -> None:
         print("  (agent not answering)")
 
 
+DEBIAN = {"12": "bookworm", "13": "trixie"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="deploy runs (default 2)")
     parser.add_argument("--keep", action="store_true", help="leave the host running")
+    parser.add_argument("--debian", choices=sorted(DEBIAN), default="13",
+                        help="Debian release of the host (default 13: PBS 4; 12: PBS 3)")
     args = parser.parse_args()
     # step lines on a terminal (stderr), nothing extra in logs; results go to stdout
     steps = Steps(3 + args.runs + 1)
@@ -84,7 +90,7 @@ def main() -> int:
     rc = 0
     try:
         with steps.step("boot a sandbox host (systemd-nspawn, SSH)"):
-            host = box.start_host()
+            host = box.start_host(DEBIAN[args.debian])
         print(f"sandbox host {host.name} at {host.address} is up")
         with steps.step("PBS SIMULATOR and TEST-ONLY hardware facts on the host"):
             prepare_pbs(host)

@@ -1,4 +1,5 @@
-"""The Debian 12 root filesystem of every sandbox host: built once, cached as a tarball.
+"""The Debian root filesystems of the sandbox hosts (12 "bookworm" and 13 "trixie"): each
+built once, cached as a tarball.
 
 ``debootstrap`` runs once per cache key (about a minute); the result is customised, packed as
 ``rootfs-<key>.tar.zst`` under the cache dir and unpacked once into a read-only base directory
@@ -18,6 +19,8 @@ from pathlib import Path
 from lab.sandbox.config import APT_PROXY_URL, HarnessError, Paths
 from lab.sandbox.proc import run
 
+#: Debian releases a sandbox host can run; SUITE is the one hosts get unless asked otherwise.
+SUITES = ("bookworm", "trixie")
 SUITE = "bookworm"
 # The mirror this machine's apt uses too; override for a local mirror (part of the cache key).
 MIRROR = os.environ.get("PBS_FLEET_MIRROR", "http://deb.debian.org/debian")
@@ -37,19 +40,26 @@ MASKED_UNITS = (
     "systemd-ask-password-console.path", "systemd-ask-password-wall.path",
     "console-getty.service",
 )
-SOURCES = f"""\
+
+
+def sources(suite: str) -> str:
+    """The deb822 Debian sources of a *suite* host."""
+    return f"""\
 Types: deb
 URIs: {MIRROR}
-Suites: {SUITE} {SUITE}-updates
+Suites: {suite} {suite}-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: http://deb.debian.org/debian-security
-Suites: {SUITE}-security
+Suites: {suite}-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
+
+
+SOURCES = sources(SUITE)
 
 
 def customise(root: Path) -> None:
@@ -71,24 +81,26 @@ def customise(root: Path) -> None:
     run(["chroot", str(root), "apt-get", "clean"])
 
 
-def cache_key() -> str:
+def cache_key(suite: str = SUITE) -> str:
     """Hash of everything that shapes the tarball."""
-    material = "\n".join([SUITE, MIRROR, *sorted(PACKAGES), *MASKED_UNITS, SOURCES,
+    material = "\n".join([suite, MIRROR, *sorted(PACKAGES), *MASKED_UNITS, sources(suite),
                           inspect.getsource(customise)])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
-def tarball_path(paths: Paths) -> Path:
-    return paths.cache / f"rootfs-{SUITE}-{cache_key()}.tar.zst"
+def tarball_path(paths: Paths, suite: str = SUITE) -> Path:
+    return paths.cache / f"rootfs-{suite}-{cache_key(suite)}.tar.zst"
 
 
-def base_dir(paths: Paths) -> Path:
-    return paths.state / "base" / f"{SUITE}-{cache_key()}"
+def base_dir(paths: Paths, suite: str = SUITE) -> Path:
+    return paths.state / "base" / f"{suite}-{cache_key(suite)}"
 
 
-def build_tarball(paths: Paths) -> Path:
+def build_tarball(paths: Paths, suite: str = SUITE) -> Path:
     """Run debootstrap and write the cached tarball (skipped when it already exists)."""
-    tarball = tarball_path(paths)
+    if suite not in SUITES:
+        raise HarnessError(f"no sandbox rootfs for Debian {suite!r} (known: {', '.join(SUITES)})")
+    tarball = tarball_path(paths, suite)
     if tarball.exists():
         return tarball
     paths.cache.mkdir(parents=True, exist_ok=True)
@@ -96,8 +108,10 @@ def build_tarball(paths: Paths) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     try:
         run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
-             SUITE, str(work), MIRROR], timeout=900)
+             suite, str(work), MIRROR], timeout=900)
         customise(work)
+        # (customise's text is part of the cache key: the bookworm key stays what it was)
+        (work / "etc/apt/sources.list.d/debian.sources").write_text(sources(suite))
         partial = tarball.with_suffix(".partial")
         run(["tar", "--numeric-owner", "--xattrs", "-cpf", str(partial),
              "--use-compress-program=zstd -T0 -3", "-C", str(work), "."], timeout=300)
@@ -107,16 +121,17 @@ def build_tarball(paths: Paths) -> Path:
     return tarball
 
 
-def ensure_base(paths: Paths) -> Path:
-    """The unpacked read-only base tree for the current key (build/restore as needed)."""
-    base = base_dir(paths)
+def ensure_base(paths: Paths, suite: str = SUITE) -> Path:
+    """The unpacked read-only base tree of *suite* for the current key (build/restore as
+    needed)."""
+    base = base_dir(paths, suite)
     base.parent.mkdir(parents=True, exist_ok=True)
     with open(base.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        _prune(paths)
+        _prune(paths, suite)
         if (base / ".complete").exists():
             return base
-        tarball = build_tarball(paths)
+        tarball = build_tarball(paths, suite)
         shutil.rmtree(base, ignore_errors=True)
         base.mkdir()
         run(["tar", "--numeric-owner", "--xattrs", "-xpf", str(tarball),
@@ -127,12 +142,13 @@ def ensure_base(paths: Paths) -> Path:
     return base
 
 
-def _prune(paths: Paths) -> None:
-    """Delete tarballs and base trees of other keys (a base tree only when no host uses it)."""
-    for old in paths.cache.glob(f"rootfs-{SUITE}-*.tar.zst"):
-        if old != tarball_path(paths):
+def _prune(paths: Paths, suite: str) -> None:
+    """Delete *suite*'s tarballs and base trees of other keys (a base tree only when no host
+    uses it); the other suites' caches stay."""
+    for old in paths.cache.glob(f"rootfs-{suite}-*.tar.zst"):
+        if old != tarball_path(paths, suite):
             old.unlink()
     mounts = Path("/proc/self/mountinfo").read_text()
-    for old in (paths.state / "base").glob(f"{SUITE}-*"):
-        if old != base_dir(paths) and f"lowerdir={old}," not in mounts:
+    for old in (paths.state / "base").glob(f"{suite}-*"):
+        if old != base_dir(paths, suite) and f"lowerdir={old}," not in mounts:
             shutil.rmtree(old)

@@ -75,11 +75,14 @@ class Sandbox:
         self.base = rootfs.ensure_base(self.paths)
         return self
 
-    def start_hosts(self, count: int) -> list[SandboxHost]:
-        """Boot *count* fresh hosts in parallel; all are up (SSH + systemd) on return."""
+    def start_hosts(self, count: int, suite: str | None = None) -> list[SandboxHost]:
+        """Boot *count* fresh hosts in parallel (Debian *suite*, default
+        :data:`rootfs.SUITE`); all are up (SSH + systemd) on return."""
         base = self.base
         if base is None:
             raise HarnessError("Sandbox.start_hosts called before open()")
+        if suite is not None and suite != rootfs.SUITE:
+            base = rootfs.ensure_base(self.paths, suite)
         with self._lock():
             _check_inotify_headroom(count)
             hosts = [SandboxHost(index, self.paths, self.paths.ssh_key)
@@ -94,8 +97,8 @@ class Sandbox:
                                f"{failures[0]}")
         return hosts
 
-    def start_host(self) -> SandboxHost:
-        return self.start_hosts(1)[0]
+    def start_host(self, suite: str | None = None) -> SandboxHost:
+        return self.start_hosts(1, suite)[0]
 
     def _start_one(self, host: SandboxHost, base: Path) -> Exception | None:
         try:
