@@ -106,6 +106,7 @@ class Datastore:
     backing_device: str | None = None  # the filesystem UUID of a removable store
     s3_endpoint: str | None = None  # an S3-backed store's s3.cfg endpoint id (``client``)
     bucket: str | None = None  # and its bucket
+    gc_atime_cutoff: int | None = None  # tuning gc-atime-cutoff (minutes); None: PBS's default
 
     @property
     def cache_path(self) -> Path | None:
@@ -169,8 +170,13 @@ def _section(name: str, props: Mapping[str, str], file: str) -> Datastore:
         path = REMOVABLE_MOUNT_BASE / name  # DataStoreConfig::absolute_path (pbs-api-types)
     elif not path.is_absolute():
         raise DatastoreConfigError(file, name, f"path {raw!r} is not absolute")
+    cutoff = property_string(props.get("tuning", "")).get("gc-atime-cutoff")
+    if cutoff is not None and not cutoff.isdigit():
+        raise DatastoreConfigError(file, name, f"tuning gc-atime-cutoff {cutoff!r} is not a "
+                                   "number of minutes")
     return Datastore(name, path, backend, device is not None, True, _maintenance(props),
-                     device, backend_props.get("client"), backend_props.get("bucket"))
+                     device, backend_props.get("client"), backend_props.get("bucket"),
+                     int(cutoff) if cutoff is not None else None)
 
 
 def datastores_from_text(text: str, name: str = "datastore.cfg") -> Datastores:
@@ -197,6 +203,21 @@ def datastores_from_text(text: str, name: str = "datastore.cfg") -> Datastores:
     errors[:0] = [DatastoreConfigError(name, None, "line " + str(p).removeprefix(f"{name}:"))
                   for p in problems]
     return Datastores(tuple(stores), tuple(errors))
+
+
+def gc_atime_cutoffs(config_dir: Path) -> dict[str, int]:
+    """``gc-atime-cutoff`` (minutes) of the datastores in ``<config_dir>/datastore.cfg`` that
+    tune it, also when ``--datastore`` flags name the stores; {} when the file cannot be read
+    (PBS's default cutoff applies then)."""
+    try:
+        text = (config_dir / "datastore.cfg").read_text()
+    except (OSError, UnicodeDecodeError):
+        return {}
+    try:
+        found = datastores_from_text(text)
+    except ConfigError:
+        return {}
+    return {d.name: d.gc_atime_cutoff for d in found if d.gc_atime_cutoff is not None}
 
 
 def device_mounted_at(mounts: Sequence[Mount], mount_point: Path, uuid: str,

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_CUTOFF_S = (24 * 60 + 5) * 60  # PBS: 3600 * 24 + 300 when gc-atime-cutoff is unset
+DEFAULT_CUTOFF_MIN = 24 * 60 + 5  # PBS: 3600 * 24 + 300 s when gc-atime-cutoff is unset
+DEFAULT_CUTOFF_S = DEFAULT_CUTOFF_MIN * 60
 WRITER_GAP_S = 300  # "account for 5 min safety gap" before the oldest writer
 
 

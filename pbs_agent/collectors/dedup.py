@@ -9,7 +9,8 @@ a child process (:mod:`pbs_agent.engine.child`) so that scrapes never wait for t
 configured store has ``pbs_datastore_backend_info{backend}``; S3-backed ones the listing's
 cost as ``pbs_s3_list_*_total`` counters.
 Groups per datastore are capped at ``max_groups`` by exclusive bytes; the rest are summed into
-one ``backup_id="__other__"``.
+one ``backup_id="__other__"``. Times (newest backup, newest restorable and verified-ok
+snapshot) are exported for every group: the coverage rules join each guest.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..errors import SourceError
 from .base import CollectContext, Collector
 
 if TYPE_CHECKING:  # the engine (numpy) is imported when a scan runs
+    from ..assurance.reclaim import GcRule
     from ..engine.model import DatastoreReport, DatastoreTotals, GroupReport
     from ..engine.s3listing import S3Source
 
@@ -45,11 +47,16 @@ _DS_SPEC: tuple[tuple[str, Callable[[DatastoreTotals], float | None], str], ...]
      "Distinct chunks referenced by snapshots."),
     ("snapshots", lambda d: d.snapshots, "Finished snapshots."),
     ("index_files", lambda d: d.index_files, "Index files (.fidx/.didx) read."),
+    ("garbage_reclaimable_bytes", lambda d: d.garbage_reclaimable_bytes,
+     "Garbage bytes a GC starting now would remove (atime older than the cutoff)."),
+    ("garbage_pending_bytes", lambda d: d.garbage_pending_bytes,
+     "Garbage bytes a GC starting now would keep (atime within the cutoff or a running "
+     "writer's window)."),
+    ("garbage_pending_until_timestamp_seconds", lambda d: d.garbage_pending_until,
+     "When the newest pending garbage becomes removable (its atime + the cutoff)."),
 )
 _GROUP_SPEC: tuple[tuple[str, Callable[[GroupReport], float | None], str], ...] = (
     ("snapshots", lambda g: g.snapshots, "Snapshots in the group."),
-    ("last_backup_timestamp_seconds", lambda g: g.last_backup_time,
-     "Time of the group's newest snapshot."),
     ("referenced_bytes", lambda g: g.referenced_bytes,
      "On-disk bytes of chunks the group references."),
     ("exclusive_bytes", lambda g: g.exclusive_bytes,
@@ -57,6 +64,17 @@ _GROUP_SPEC: tuple[tuple[str, Callable[[GroupReport], float | None], str], ...] 
     ("last_new_bytes", lambda g: g.last_new_bytes, "On-disk bytes the newest snapshot added."),
     ("last_logical_bytes", lambda g: g.last_logical_bytes,
      "Logical bytes of the newest snapshot."),
+)
+#: Times, for every group (no cap: the coverage alerts need each guest); a restore point is 0
+#: when the group has none (never verified ok / nothing restorable).
+_POINT_SPEC: tuple[tuple[str, Callable[[GroupReport], int | None], str], ...] = (
+    ("last_backup_timestamp_seconds", lambda g: g.last_backup_time,
+     "Time of the group's newest snapshot."),
+    ("last_restorable_timestamp_seconds", lambda g: g.last_restorable_time,
+     "Newest finished snapshot that can be restored: manifest not failed, every index "
+     "readable, no chunk missing or bad (0: none)."),
+    ("last_verified_ok_timestamp_seconds", lambda g: g.last_verified_ok_time,
+     "Newest snapshot whose manifest says verify ok (0: none)."),
 )
 
 
@@ -91,7 +109,7 @@ class DatastoreFamilies:
             "pbs_datastore_scan_success", "1 if the last scan of the datastore completed.",
             labels=["datastore"])
         self.group = {name: GaugeMetricFamily(f"pbs_group_{name}", help_, labels=GROUP_LABELS)
-                      for name, _, help_ in _GROUP_SPEC}
+                      for name, _, help_ in (*_GROUP_SPEC, *_POINT_SPEC)}
         self.verify = GaugeMetricFamily(
             "pbs_group_last_verify_state",
             "Verify state of the group's newest snapshot: 1 on the current state.",
@@ -108,6 +126,12 @@ class DatastoreFamilies:
         self.scan_ok.add_metric([name], 1)
         for g in cap_groups(list(report.groups), max_groups):
             self._add_group(name, g)
+        for g in report.groups:
+            labels = [name, g.namespace, g.backup_type, g.backup_id]
+            for metric, point, _ in _POINT_SPEC:
+                value = point(g)
+                if value is not None or metric != "last_backup_timestamp_seconds":
+                    self.group[metric].add_metric(labels, value or 0)
 
     def _add_group(self, name: str, g: GroupReport) -> None:
         labels = [name, g.namespace, g.backup_type, g.backup_id]
@@ -184,6 +208,22 @@ def s3_sources(ctx: CollectContext) -> dict[str, S3Source]:
             for name, d in ctx.datastores().s3().items()}
 
 
+def gc_rules(ctx: CollectContext, stores: Iterable[str]) -> dict[str, GcRule]:
+    """Per datastore the GC rule of its reclaim forecast: the tuned ``gc-atime-cutoff`` and
+    the oldest backup or sync still writing into it (``<log-dir>/tasks/active``)."""
+    from ..assurance.reclaim import DEFAULT_CUTOFF_MIN, GcRule
+    from ..host import gc_atime_cutoffs
+    from ..tasks.tasklog import oldest_writer
+
+    try:
+        active = (ctx.settings.log_dir / "tasks" / "active").read_text(errors="replace")
+    except OSError:
+        active = ""  # no active file: nothing runs
+    tuned = gc_atime_cutoffs(ctx.settings.config_dir)
+    return {name: GcRule(tuned.get(name, DEFAULT_CUTOFF_MIN) * 60, oldest_writer(active, name))
+            for name in stores}
+
+
 def configured_datastores(ctx: CollectContext) -> dict[str, Path]:
     """The datastores to scan: the resolver's local ones (S3-backed and unmounted removable
     stores are skipped); each broken datastore.cfg section counts as a parse error."""
@@ -211,7 +251,7 @@ class DedupCollector(Collector):
         if not stores:
             store_fams.add(ctx)
             return [*fams.families(), *store_fams.families()]
-        result = scan_in_child(stores, ctx.settings.state_dir, s3)
+        result = scan_in_child(stores, ctx.settings.state_dir, s3, gc_rules(ctx, stores))
         for name in sorted(stores):
             if name in result.reports:
                 fams.add_report(name, result.reports[name], ctx.settings.max_groups)

@@ -18,15 +18,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..assurance.reclaim import DEFAULT_CUTOFF_MIN
 from ..errors import PbsAgentError
+from ..host import gc_atime_cutoffs
 from ..hw.mounts import read_mountinfo
-from ..pbsconfig import parse_section_config, property_string
 from ..tasks.jobstate import parse_job_state
 from ..tasks.tasklog import parse_archive_line, parse_upid
 from .model import Check, DoctorEnv, Verdict
 
 ID = "gc-health"
-DEFAULT_CUTOFF_MIN = 24 * 60 + 5
 RELATIME_MIN = 24 * 60
 
 
@@ -81,18 +81,9 @@ def last_gc(env: DoctorEnv, store: str, root: Path) -> LastGc | None:
     return max(found, key=lambda x: x.when) if found else None
 
 
-def tuning(env: DoctorEnv, store: str) -> dict[str, str]:
-    text = env.read(env.settings.config_dir / "datastore.cfg")
-    if not text:
-        return {}
-    try:
-        sections = parse_section_config(text, "datastore.cfg")
-    except PbsAgentError:
-        return {}
-    for s in sections:
-        if s.type == "datastore" and s.id == store:
-            return property_string(s.props.get("tuning", ""))
-    return {}
+def atime_cutoff(env: DoctorEnv, store: str) -> int:
+    """The store's ``gc-atime-cutoff`` in minutes, else PBS's default."""
+    return gc_atime_cutoffs(env.settings.config_dir).get(store, DEFAULT_CUTOFF_MIN)
 
 
 def mount_options(env: DoctorEnv, path: Path) -> tuple[str, set[str]] | None:
@@ -115,8 +106,7 @@ def mount_options(env: DoctorEnv, path: Path) -> tuple[str, set[str]] | None:
 
 
 def _atime(env: DoctorEnv, store: str, root: Path) -> tuple[Verdict, str, str]:
-    tune = tuning(env, store)
-    cutoff = int(tune.get("gc-atime-cutoff", DEFAULT_CUTOFF_MIN))
+    cutoff = atime_cutoff(env, store)
     mount = mount_options(env, root)
     if mount is None:
         return Verdict.WARN, "mount options unknown (mountinfo unreadable)", ""

@@ -6,10 +6,12 @@ delay every scrape by milliseconds per socket operation. The child prints one JS
 "reason"}}}``; the parent decodes it back into the engine's types (:meth:`ScanResults.from_dict`,
 which fails loudly on a missing or renamed field).
 
-    python3 -m pbs_agent.engine.child STATE_DIR NAME=PATH [NAME=PATH ...] [--s3=JSON]
+    python3 -m pbs_agent.engine.child STATE_DIR NAME=PATH [NAME=PATH ...] [--s3=JSON] [--gc=JSON]
 
 ``--s3`` maps the names of S3-backed datastores (PATH is their local cache) to
 :class:`~pbs_agent.engine.s3listing.S3Source` fields: their chunks are listed from the bucket.
+``--gc`` maps names to :class:`~pbs_agent.assurance.reclaim.GcRule` fields (cutoff, oldest
+running writer) for the reclaim forecast.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..assurance.reclaim import GcRule
 from ..errors import FormatError, PbsAgentError, ScanIssue, SourceError, out_of_memory
 from .model import DatastoreReport, decode
 from .s3listing import S3Source
@@ -55,16 +58,17 @@ class ScanResults:
 
 
 def scan_all(stores: dict[str, Path], state_dir: Path,
-             s3: dict[str, S3Source] | None = None) -> ScanResults:
-    """Scan every datastore (those in *s3* from their bucket listing); a failing one is
-    recorded, the others still scanned."""
+             s3: dict[str, S3Source] | None = None,
+             gc: dict[str, GcRule] | None = None) -> ScanResults:
+    """Scan every datastore (those in *s3* from their bucket listing; *gc*: the GC rule of a
+    store for its reclaim forecast); a failing one is recorded, the others still scanned."""
     results = ScanResults()
     for name, path in stores.items():
         try:
             source = (s3 or {}).get(name)
             chunks = source.chunks(name, state_dir) if source is not None else None
             results.reports[name] = scan_datastore(str(path), state_dir=str(state_dir),
-                                                   chunks=chunks)
+                                                   chunks=chunks, gc_rule=(gc or {}).get(name))
         except PbsAgentError as exc:
             results.failures[name] = ScanIssue(getattr(exc, "path", str(path)),
                                                getattr(exc, "reason", str(exc)))
@@ -74,13 +78,16 @@ def scan_all(stores: dict[str, Path], state_dir: Path,
 
 
 def scan_in_child(stores: dict[str, Path], state_dir: Path,
-                  s3: dict[str, S3Source] | None = None) -> ScanResults:
+                  s3: dict[str, S3Source] | None = None,
+                  gc: dict[str, GcRule] | None = None) -> ScanResults:
     """:func:`scan_all` in a fresh interpreter; SourceError if the child itself fails,
     FormatError if what it printed does not decode into the engine's types."""
     argv = [sys.executable, "-m", __name__, str(state_dir),
             *(f"{name}={path}" for name, path in stores.items())]
     if s3:
         argv.append("--s3=" + json.dumps({n: asdict(src) for n, src in s3.items()}))
+    if gc:
+        argv.append("--gc=" + json.dumps({n: asdict(rule) for n, rule in gc.items()}))
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
@@ -96,9 +103,11 @@ def main(argv: list[str]) -> int:
     state_dir, *pairs = argv
     s3 = {n: S3Source(**spec) for p in pairs if p.startswith("--s3=")
           for n, spec in json.loads(p[len("--s3="):]).items()}
+    gc = {n: GcRule(**spec) for p in pairs if p.startswith("--gc=")
+          for n, spec in json.loads(p[len("--gc="):]).items()}
     stores = {name: Path(path) for name, _, path in (p.partition("=") for p in pairs
-                                                     if not p.startswith("--s3="))}
-    json.dump(scan_all(stores, Path(state_dir), s3).as_dict(), sys.stdout)
+                                                     if not p.startswith(("--s3=", "--gc=")))}
+    json.dump(scan_all(stores, Path(state_dir), s3, gc).as_dict(), sys.stdout)
     return 0
 
 

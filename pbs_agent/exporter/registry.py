@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 #: (module, class) of every collector, in exposition order.
 COLLECTORS: tuple[tuple[str, str], ...] = (
     ("pbs_agent.collectors.dedup", "DedupCollector"),
+    ("pbs_agent.collectors.retention", "RetentionCollector"),
     ("pbs_agent.collectors.tasks", "TasksCollector"),
     ("pbs_agent.collectors.jobs", "JobsCollector"),
     ("pbs_agent.collectors.api", "ApiCollector"),

@@ -119,6 +119,34 @@ def parse_archive_line(line: str) -> ArchiveLine:
     return ArchiveLine(upid, endtime, task_status(parts[2]), parts[2])
 
 
+#: Tasks that insert chunks into a datastore and hold its chunk store's shared lock while they
+#: run, which GC's cutoff respects ("oldest writer"): backups, and sync jobs pulling into it.
+WRITER_TYPES = frozenset({"backup", "syncjob", "sync"})
+
+
+def oldest_writer(active_text: str, store: str) -> int | None:
+    r"""Start time of the oldest task still writing chunks into *store*, from the text of
+    ``tasks/active`` (a running task is a line holding only its UPID); None if none runs.
+    Lines that are not UPIDs are skipped.
+
+    >>> u = "UPID:pbs1:00000001:00000002:00000003:{:08X}:backup:s1\\x3avm-100:root@pam:"
+    >>> oldest_writer("\n".join([u.format(200), u.format(100) + " 6A 0K", u.format(300)]), "s1")
+    200
+    """
+    starts = []
+    for line in active_text.splitlines():
+        text = line.strip()
+        if not text or " " in text:
+            continue
+        try:
+            upid = parse_upid(text)
+        except FormatError:
+            continue
+        if upid.worker_type in WRITER_TYPES and upid.datastore == store:
+            starts.append(upid.starttime)
+    return min(starts, default=None)
+
+
 def parse_human_bytes(text: str) -> int:
     """Parse a HumanByte size (``4 MiB``, ``1.5 GiB``, ``812 B``) into bytes."""
     m = _SIZE_RE.match(text)

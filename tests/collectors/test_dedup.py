@@ -113,3 +113,52 @@ def test_datastores_from_cfg_skip_s3(tmp_path: Path) -> None:
     stores = configured_datastores(CollectContext(settings))
     assert sorted(stores) == ["store1", "store2", "usb1"]
     assert stores["usb1"] == Path("/mnt/datastore/usb1")
+
+
+def test_restore_points_and_reclaim_metrics(demo: Path, tmp_path: Path) -> None:
+    """The assurance figures of the engine's report, for every group even beyond the cap;
+    0 where a group has no restorable or verified-ok snapshot."""
+    s = Settings(datastores={"demo": demo}, state_dir=tmp_path / "state", max_groups=1,
+                 log_dir=tmp_path / "log")
+    smp, _ = collect(DedupCollector(), s)
+    report = scan_datastore(str(demo), state_dir=str(tmp_path / "state")).as_dict()
+    ds = report["datastore"]
+    for metric in ("garbage_reclaimable_bytes", "garbage_pending_bytes"):
+        assert value(smp, f"pbs_datastore_{metric}", datastore="demo") == ds[metric]
+    assert ds["garbage_reclaimable_bytes"] == ds["garbage_bytes"]  # the 2024 demo is long due
+    assert not any(k[0] == "pbs_datastore_garbage_pending_until_timestamp_seconds"
+                   for k in smp)  # nothing pending: no due time
+    assert len(report["groups"]) == 5
+    for g in report["groups"]:
+        labels = {"datastore": "demo", "namespace": g["namespace"],
+                  "backup_type": g["backup_type"], "backup_id": g["backup_id"]}
+        for metric, key in (("last_restorable", "last_restorable_time"),
+                            ("last_verified_ok", "last_verified_ok_time"),
+                            ("last_backup", "last_backup_time")):
+            assert value(smp, f"pbs_group_{metric}_timestamp_seconds", **labels) == (
+                g[key] or 0), (metric, labels)
+    assert any(g["last_restorable_time"] is None for g in report["groups"])  # missing/bad
+    assert not any(k[0].startswith("pbs_group_last_") and ("backup_id", OTHER) in k[1]
+                   and "timestamp" in k[0] for k in smp)
+
+
+def test_gc_rule_from_tuning_and_running_writers(tmp_path: Path) -> None:
+    """The forecast uses datastore.cfg's gc-atime-cutoff and the oldest running backup."""
+    from pbs_agent.collectors.dedup import gc_rules
+
+    etc, log = tmp_path / "etc", tmp_path / "log" / "tasks"
+    etc.mkdir()
+    log.mkdir(parents=True)
+    (etc / "datastore.cfg").write_text(
+        "datastore: a\n\tpath /a\n\ttuning gc-atime-cutoff=600,chunk-order=none\n"
+        "datastore: b\n\tpath /b\n")
+    upid = "UPID:pbs1:00000001:00000002:00000003:{:08X}:{}:{}\\x3avm-100:root@pam:"
+    (log / "active").write_text("\n".join([
+        upid.format(5000, "backup", "a"), upid.format(4000, "backup", "a") + " 65A0 OK",
+        upid.format(7000, "backup", "b"), upid.format(6000, "garbage_collection", "b"),
+        "garbage line"]) + "\n")
+    ctx = CollectContext(Settings(config_dir=etc, log_dir=tmp_path / "log",
+                                  datastores={"a": Path("/a"), "b": Path("/b")}))
+    rules = gc_rules(ctx, ["a", "b"])
+    assert (rules["a"].cutoff_s, rules["a"].oldest_writer) == (600 * 60, 5000)
+    assert (rules["b"].cutoff_s, rules["b"].oldest_writer) == ((24 * 60 + 5) * 60, 7000)
