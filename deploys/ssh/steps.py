@@ -17,6 +17,21 @@ DROPIN = "/etc/ssh/sshd_config.d/10-pbs-fleet.conf"
 ROOT_LOGIN = ("prohibit-password", "no", "forced-commands-only")
 #: ``DisableForwarding`` (every kind of forwarding at once) exists since OpenSSH 7.4.
 DISABLE_FORWARDING_SINCE = (7, 4)
+#: Key exchange, strongest first: the post-quantum hybrids where this sshd has them (ML-KEM
+#: since OpenSSH 9.9, sntrup761 since 8.5), then X25519 and the 4096/8192-bit MODP groups,
+#: which paramiko (the deploy's own SSH client) speaks. No NIST curves, no SHA-1, no 2048-bit
+#: group (ssh-audit flags them), no group exchange (its moduli include 2048-bit ones).
+KEX_POST_QUANTUM = ((9, 9), "mlkem768x25519-sha256"), ((8, 5), "sntrup761x25519-sha512@openssh.com")
+KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org", "diffie-hellman-group16-sha512",
+       "diffie-hellman-group18-sha512")
+#: AEAD ciphers first; CTR for older clients (with encrypt-then-MAC only, below).
+CIPHERS = ("chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com", "aes128-gcm@openssh.com",
+           "aes256-ctr", "aes192-ctr", "aes128-ctr")
+#: Encrypt-then-MAC with SHA-2 or a 128-bit UMAC tag only.
+MACS = ("hmac-sha2-512-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
+        "umac-128-etm@openssh.com")
+#: Host key signatures: Ed25519, RSA with SHA-2 (no ECDSA on NIST curves, no SHA-1 ssh-rsa).
+HOST_KEY_ALGORITHMS = ("ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256")
 #: How ``sshd -T`` prints a value we write differently (its canonical spelling).
 _EFFECTIVE_SPELLING = {"prohibit-password": "without-password"}
 
@@ -66,10 +81,20 @@ def settings(data: dict[str, Any], version: tuple[int, int] | None) -> list[tupl
         ("GatewayPorts", "no"), ("PermitTunnel", "no"),
         ("PermitOpen", "none"), ("PermitListen", "none"),
         ("X11Forwarding", "no"), ("AllowAgentForwarding", "no"),
-        ("MaxAuthTries", "4"), ("LoginGraceTime", "30"),
-        ("ClientAliveInterval", "300"), ("ClientAliveCountMax", "2"),
+        ("MaxAuthTries", "3"), ("MaxSessions", "2"), ("LoginGraceTime", "30"),
+        ("ClientAliveInterval", "300"), ("ClientAliveCountMax", "2"), ("TCPKeepAlive", "no"),
+        ("Compression", "no"), ("LogLevel", "VERBOSE"),
+        ("KexAlgorithms", ",".join(kex_algorithms(version))),
+        ("Ciphers", ",".join(CIPHERS)), ("MACs", ",".join(MACS)),
+        ("HostKeyAlgorithms", ",".join(HOST_KEY_ALGORITHMS)),
     ]
     return lines
+
+
+def kex_algorithms(version: tuple[int, int] | None) -> list[str]:
+    """:data:`KEX`, after the post-quantum hybrids this sshd *version* has (pure)."""
+    hybrids = [name for since, name in KEX_POST_QUANTUM if version is not None and version >= since]
+    return [*hybrids, *KEX]
 
 
 def effective(lines: list[tuple[str, str]]) -> dict[str, str]:

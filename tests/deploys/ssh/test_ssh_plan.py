@@ -151,3 +151,26 @@ def test_rejected_dropin_is_rolled_back(tmp_path):
     assert proc.returncode == 1 and "previous configuration restored" in proc.stderr
     assert path.read_text() == "old\n" and not backup.exists()
     assert not (tmp_path / "reloaded").exists()
+
+
+@pytest.mark.parametrize(("version", "hybrids"), [
+    ((9, 2), ["sntrup761x25519-sha512@openssh.com"]),
+    ((10, 0), ["mlkem768x25519-sha256", "sntrup761x25519-sha512@openssh.com"]),
+    ((8, 4), []), (None, [])])
+def test_post_quantum_key_exchange_where_sshd_has_it(version, hybrids):
+    kex = dict(settings(DEFAULTS, version))["KexAlgorithms"].split(",")
+    assert kex[:len(hybrids)] == hybrids and "curve25519-sha256" in kex
+    assert not [k for k in kex if "nistp" in k or "sha1" in k or "group14" in k
+                or "group-exchange" in k]
+
+
+def test_the_deploys_own_ssh_client_keeps_a_common_algorithm():
+    """paramiko (pyinfra's SSH) must share a kex, cipher, MAC and host key type with sshd."""
+    from paramiko.transport import Transport
+
+    lines = dict(settings(DEFAULTS, (9, 2)))
+    for keyword, offered in (("KexAlgorithms", Transport._preferred_kex),
+                             ("Ciphers", Transport._preferred_ciphers),
+                             ("MACs", Transport._preferred_macs),
+                             ("HostKeyAlgorithms", Transport._preferred_keys)):
+        assert set(lines[keyword].split(",")) & set(offered), keyword
