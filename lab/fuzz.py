@@ -128,9 +128,9 @@ def make_template(base: str, code: str | None = None) -> Template:
         groups[key] = gdir
         dirs_of[key] = set()
         for idx in sorted(Path(gdir).glob("*Z/*.?idx")):
-            for d in f.parse_index(idx.read_bytes(), str(idx)).digest_list():
-                dirs_of[key].add(d.hex()[:4])
-                chunks_of.setdefault(d.hex(), set()).add(key)
+            for digest in f.parse_index(idx.read_bytes(), str(idx)).digest_list():
+                dirs_of[key].add(digest.hex()[:4])
+                chunks_of.setdefault(digest.hex(), set()).add(key)
     tpl = Template(root, {}, groups, dirs_of, chunks_of, as_backup, code)
     clean = run_case_report(tpl, root)
     if clean.returncode != 0 or clean.report is None:
@@ -357,11 +357,13 @@ def m_permission(case: Case) -> Fault:
         path = case.chunk_dir()
         touched = case.groups_using_dir(path)
     else:
-        path = {"index": case.index, "manifest": case.manifest,
+        pickers: dict[str, Callable[[], str]] = {
+                "index": case.index, "manifest": case.manifest,
                 "owner": lambda: case.pick("**/owner"), "snapshot": lambda: case.pick("**/*Z"),
                 "group": lambda: case.rng.choice([case.rel(g)
                                                   for g in case.tpl.groups.values()]),
-                }[target]()
+                }
+        path = pickers[target]()
         touched = {case.group_of(path)}
     os.chmod(path, 0)
     expect = "error" if case.tpl.as_backup or os.geteuid() != 0 else "none"
@@ -383,9 +385,11 @@ def m_undecodable_name(case: Case) -> Fault:
 
 def m_vanish(case: Case) -> Fault:
     target = case.rng.choice(["index", "manifest", "snapshot", "chunk-dir", "owner"])
-    path = {"index": case.index, "manifest": case.manifest,
-            "snapshot": lambda: case.pick("**/*Z"), "chunk-dir": case.chunk_dir,
-            "owner": lambda: case.pick("**/owner")}[target]()
+    pickers: dict[str, Callable[[], str]] = {
+        "index": case.index, "manifest": case.manifest,
+        "snapshot": lambda: case.pick("**/*Z"), "chunk-dir": case.chunk_dir,
+        "owner": lambda: case.pick("**/owner")}
+    path = pickers[target]()
     touched = case.groups_using_dir(path) if target == "chunk-dir" else {case.group_of(path)}
     delay = case.rng.uniform(0, 0.4)
 

@@ -13,7 +13,7 @@ ACTIVE_TASKS = "/var/log/proxmox-backup/tasks/active"
 ANSI = r"s/\x1b\[[0-9;]*[A-Za-z]//g"
 
 
-class UpgradeSurvey(FactBase[dict]):
+class UpgradeSurvey(FactBase[dict[str, Any]]):
     """``key=value`` lines: Debian major, PBS version, ``pbs3to4``'s summary (ANSI stripped:
     the checker forces colour), the newest config backup's age, running tasks, free bytes on
     ``/``, ZFS pools not ONLINE, the apt source files naming bookworm / trixie.
@@ -29,7 +29,7 @@ class UpgradeSurvey(FactBase[dict]):
     """
 
     @staticmethod
-    def default() -> dict:
+    def default() -> dict[str, Any]:
         return {}
 
     def command(self, backup_dir: str) -> str:

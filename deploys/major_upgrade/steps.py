@@ -5,6 +5,8 @@ line per failure; after that, pyinfra stops at the first failing operation (stop
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra import host, state
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
@@ -37,7 +39,7 @@ FULL_UPGRADE = ("DEBIAN_FRONTEND=noninteractive apt-get -y -q "
                 "full-upgrade")
 
 
-def preflight() -> dict:
+def preflight() -> dict[str, Any]:
     """The survey; DeployError listing every failed precondition (nothing changed yet)."""
     if schema.value(host, "upgrade_pbs_to") != 4:
         raise DeployError(f"{host.name}: upgrade not enabled: set upgrade_pbs_to = 4 for this "
