@@ -1,13 +1,17 @@
-"""The package on a sandbox host (Debian 12, systemd, apt through the lab's cache): install,
-upgrade, remove, purge, as an admin would with apt."""
+"""The package on sandbox hosts of each Debian release the lab boots (12 and 13; systemd, apt
+through the lab's cache): install, upgrade, remove, purge, as an admin would with apt."""
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from lab.sandbox import SandboxHost
+import pytest
+
+from lab.sandbox import Sandbox, SandboxHost
+from lab.sandbox.rootfs import SUITES
 
 APT = ("DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confdef "
        "-o Dpkg::Options::=--force-confold")
@@ -33,9 +37,19 @@ def _serving(host: SandboxHost, timeout: float = 60) -> str:
         time.sleep(1)
 
 
-def test_install_upgrade_remove_purge(fresh_sandbox_host: SandboxHost,
+@pytest.fixture(params=SUITES)
+def release_host(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[SandboxHost]:
+    """A fresh host of one Debian release (bookworm, trixie)."""
+    host = sandbox.start_host(request.param)
+    try:
+        yield host
+    finally:
+        sandbox.stop_host(host)
+
+
+def test_install_upgrade_remove_purge(release_host: SandboxHost,
                                       agent_deb: tuple[Path, str], agent_deb_next: Path) -> None:
-    host = fresh_sandbox_host
+    host = release_host
     first, second = _put(host, agent_deb[0]), _put(host, agent_deb_next)
     host.exec(f"apt-get update -q && {APT} install {first}", timeout=900)
     assert _status(host).startswith("install ok installed")
