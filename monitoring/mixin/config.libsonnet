@@ -17,6 +17,26 @@
     fullForecastDays: 7,
     datastoreFullRatio: 0.9,
     verifyFailedWindow: '1d',  // PbsVerifySnapshotsFailed: failed snapshots within this window
+    // Reclaim forecast: PbsDatastoreFullBeforeGarbageDue looks this far ahead (default: GC's
+    // 24 h 5 min cutoff, the longest unreferenced chunks stay pending without a writer) with
+    // predict_linear over fillRateWindow of used bytes.
+    fillBeforeGarbageHorizonSeconds: 86700,
+    fillRateWindow: '6h',
+
+    // Guest coverage: prometheus-pve-exporter's pve_guest_info / pve_not_backed_up_info
+    // joined to the agent's groups (vm/ID <-> qemu/ID, ct/ID <-> lxc/ID).
+    guestSelector: '',  // extra matchers on the pve_* series, e.g. 'job="pve"'
+    // Labels both sides carry to tell clusters apart: with one PBS namespace per PVE cluster
+    // (the hand-off), relabel the PVE exporter's target with pbs_namespace="<namespace>" and
+    // set ['pbs_namespace'] here; the agent's namespace label is copied into it. Empty: a
+    // guest id matches a group of that id in any namespace.
+    coverageJoinLabels: [],
+    coverageRpoHours: 26,  // GuestBackupStale / GuestRestorePointMissing: older than this
+    coverageVerifyDays: 8,  // GuestBackupNotVerified: no verified-ok snapshot this recent
+    coverageGrace: '26h',  // GuestNotBackedUp: a new guest gets until its first nightly backup
+    coverageExcludeTag: 'no-backup',  // PVE tag of guests that are not backed up on purpose
+    coverageExcludeIds: [],  // or their ids, e.g. ['qemu/9000', 'lxc/105']
+
     // Hardware
     diskHotCelsius: 55,  // SATA/SAS
     nvmeHotCelsius: 70,

@@ -20,10 +20,14 @@ RULES = MONITORING / "rules" / "pbs-fleet.rules.yml"
 AGENT_METRICS = {
     *(f"pbs_datastore_{n}" for n in ("logical_bytes", "physical_bytes", "dedup_factor",
                                      "garbage_bytes", "missing_chunks", "bad_chunks",
+                                     "garbage_reclaimable_bytes", "garbage_pending_bytes",
+                                     "garbage_pending_until_timestamp_seconds",
                                      "filesystem_info")),
     *(f"pbs_group_{n}" for n in ("snapshots", "last_backup_timestamp_seconds", "referenced_bytes",
                                  "exclusive_bytes", "last_new_bytes", "last_logical_bytes",
-                                 "last_verify_state", "info")),
+                                 "last_verify_state", "info", "last_restorable_timestamp_seconds",
+                                 "last_verified_ok_timestamp_seconds", "prune_remove_snapshots",
+                                 "oldest_snapshot_timestamp_seconds", "retention_shortfall")),
     *(f"pbs_backup_{n}" for n in ("logical_bytes_total", "uploaded_bytes_total", "chunks_total",
                                   "duplicate_chunks_total", "last_duration_seconds",
                                   "last_throughput_bytes_per_second",
@@ -50,13 +54,15 @@ AGENT_METRICS = {
     "pbs_zpool_scan_progress_ratio", "pbs_zpool_last_scrub_end_timestamp_seconds",
     "pbs_zpool_data_errors",
 }
-#: Peers joined on purpose (node_exporter), and Prometheus's own series.
-PEER_METRICS = {"up", "node_disk_io_time_seconds_total"}
+#: Peers joined on purpose: node_exporter, prometheus-pve-exporter (its not-backed-up list;
+#: its guests come in through the recording rule pve:guest_backup_expected), and Prometheus's own
+#: series.
+PEER_METRICS = {"up", "node_disk_io_time_seconds_total", "pve_not_backed_up_info"}
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "count", "topk", "bottomk", "by", "without", "on", "ignoring",
     "group_left", "group_right", "and", "or", "unless", "bool", "offset", "rate", "increase",
     "irate", "changes", "time", "sort", "sort_desc", "label_replace", "max_over_time",
-    "min_over_time", "avg_over_time", "label_values", "inf", "nan",
+    "min_over_time", "avg_over_time", "label_values", "inf", "nan", "vector",
 }
 VARIABLES = {"$instance": ".+", "$datastore": ".+", "$__rate_interval": "5m",
              "$__interval": "1m", "$__range": "1d"}
@@ -130,7 +136,7 @@ def test_panels_have_unique_ids_and_a_sane_grid() -> None:
 def test_panels_cover_the_issue_sections() -> None:
     rows = [p["title"] for p in _dashboard()["panels"] if p["type"] == "row"]
     assert rows == ["Datastore overview", "Groups: dedup attribution", "Backup throughput",
-                    "Job health", "Heat and wear"]
+                    "Job health", "Heat and wear", "Coverage"]
 
 
 def test_targets_have_expr_and_unique_refids() -> None:

@@ -77,6 +77,28 @@ local promql = import '../lib/promql.libsonnet';
             },
           },
           {
+            // Full before the next GC may remove what a prune freed: used bytes reach the size
+            // within the horizon (predict_linear), at a rate that fills the datastore before
+            // the pending garbage's atime passes GC's cutoff.
+            alert: 'PbsDatastoreFullBeforeGarbageDue',
+            expr: |||
+              predict_linear(%(used)s[%(w)s], %(h)d) >= on (instance, job, datastore) %(size)s
+              and on (instance, job, datastore)
+                (%(size)s - %(used)s) / (deriv(%(used)s[%(w)s]) > 0)
+                  < on (instance, job, datastore) (%(until)s - time())
+              and on (instance, job, datastore) %(pending)s > 0
+            ||| % { used: m('pbs_api_datastore_used_bytes'), size: m('pbs_api_datastore_size_bytes'),
+                    until: m('pbs_datastore_garbage_pending_until_timestamp_seconds'),
+                    pending: m('pbs_datastore_garbage_pending_bytes'),
+                    w: c.fillRateWindow, h: c.fillBeforeGarbageHorizonSeconds },
+            'for': '30m',
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Datastore {{ $labels.datastore }} fills up before its pending garbage can be collected',
+              description: 'Datastore {{ $labels.datastore }} on {{ $labels.instance }} is forecast to be full (used bytes, %s trend) before the garbage GC must still keep (atime within the cutoff) becomes removable: a GC run will not make room in time. Free space or add capacity now; pruning more does not help before then.' % c.fillRateWindow,
+            },
+          },
+          {
             alert: 'PbsDatastoreAlmostFull',
             expr: '%s / %s > %s' % [m('pbs_api_datastore_used_bytes'),
                                     m('pbs_api_datastore_size_bytes'),

@@ -1,5 +1,5 @@
 // The pbs-fleet Grafana dashboard: datastores, dedup attribution, backup throughput, job
-// health, heat and wear. Add a panel by adding an entry to a row; layout and ids are computed.
+// health, heat and wear, guest coverage. Add a panel by adding an entry to a row; layout and ids are computed.
 local d = import '../lib/dashboard.libsonnet';
 
 {
@@ -9,6 +9,7 @@ local d = import '../lib/dashboard.libsonnet';
     // %(ds)s: host and datastore variables; %(host)s: host variable only.
     local sel = { ds: 'instance=~"$instance",datastore=~"$datastore"' + extra,
                   host: 'instance=~"$instance"' + extra },
+    local cov = { by: $._coverage.joinBy },
     local okFailed = {
       mappings: [{ type: 'value', options: { '0': { text: 'failed', color: 'red' },
                                              '1': { text: 'ok', color: 'green' } } }],
@@ -344,7 +345,56 @@ local d = import '../lib/dashboard.libsonnet';
               defaults={unit: 'percentunit'},
           ),
         ]),
-
+        d.row('Coverage', [
+          d.panel('table', 'Guests: age of the newest backup, restore point and verified snapshot', 16, 10,
+              'Every PVE guest that should be backed up (prometheus-pve-exporter\'s pve_guest_info, minus templates and guests tagged %(tag)s) with the age of its newest snapshot on any PBS datastore, of the newest one that can be restored (manifest not failed, every chunk present) and of the newest one verify found ok. Empty cells: no such snapshot.' % { tag: c.coverageExcludeTag },
+              [
+                d.target('(time() - pbs:guest_last_backup_timestamp_seconds) * on (%(by)s) group_left (node, name) pve:guest_backup_expected' % cov, 'backup', instant=true, table=true),
+                d.target('(time() - pbs:guest_last_restorable_timestamp_seconds) * on (%(by)s) group_left (node, name) pve:guest_backup_expected' % cov, 'restorable', instant=true, table=true),
+                d.target('(time() - pbs:guest_last_verified_ok_timestamp_seconds) * on (%(by)s) group_left (node, name) pve:guest_backup_expected' % cov, 'verified ok', instant=true, table=true),
+              ],
+              defaults={unit: 's', thresholds: d.thresholds('green', [['red', c.coverageRpoHours * 3600]])},
+          ) + { transformations: [
+            { id: 'merge', options: {} },
+            { id: 'organize', options: { excludeByName: { Time: true },
+                                         renameByName: { 'Value #A': 'newest backup',
+                                                         'Value #B': 'newest restorable',
+                                                         'Value #C': 'newest verified ok' } } },
+          ] },
+          d.panel('stat', 'Guests without a backup', 8, 5,
+              'Guests expected to be backed up with no backup group on PBS, or in no PVE backup job (pve_not_backed_up_info).',
+              [
+                d.target('count((pve:guest_backup_expected unless on (%(by)s) pbs:guest_last_backup_timestamp_seconds) or (pve:guest_backup_expected and on (id) pve_not_backed_up_info)) or vector(0)' % cov, 'guests'),
+              ],
+              defaults={unit: 'none', thresholds: d.thresholds('green', [['red', 1]])},
+          ),
+          d.panel('stat', 'Next GC frees / keeps pending', 8, 5,
+              'Garbage a GC starting now would remove, and garbage it must keep until its atime passes the cutoff (agent\'s reclaim forecast from chunk atimes).',
+              [
+                d.target('pbs_datastore_garbage_reclaimable_bytes{%(ds)s}' % sel, 'frees {{datastore}}'),
+                d.target('pbs_datastore_garbage_pending_bytes{%(ds)s}' % sel, 'pending {{datastore}}'),
+              ],
+              defaults={unit: 'bytes'},
+          ),
+          d.panel('table', 'Prune forecast per group', 24, 8,
+              'What the configured prune jobs would remove now, the oldest snapshot left after them, and keep rules short of snapshots (retention collector).',
+              [
+                d.target('pbs_group_prune_remove_snapshots{%(ds)s}' % sel, 'remove', instant=true, table=true),
+                d.target('time() - pbs_group_oldest_snapshot_timestamp_seconds{%(ds)s}' % sel, 'oldest kept', instant=true, table=true),
+                d.target('sum without (rule) (pbs_group_retention_shortfall{%(ds)s})' % sel, 'shortfall', instant=true, table=true),
+              ],
+              defaults={},
+          ) + { transformations: [
+            { id: 'merge', options: {} },
+            { id: 'organize', options: { excludeByName: { Time: true },
+                                         renameByName: { 'Value #A': 'snapshots to remove',
+                                                         'Value #B': 'oldest kept',
+                                                         'Value #C': 'keep slots short' } } },
+          ], fieldConfig+: { overrides: [
+            { matcher: { id: 'byName', options: 'oldest kept' },
+              properties: [{ id: 'unit', value: 's' }] },
+          ] } },
+        ]),
       ]),
     },
   },

@@ -47,4 +47,4 @@ local promql = import '../lib/promql.libsonnet';
       },
     ],
   },
-}
+} + (import 'coverage.libsonnet')
