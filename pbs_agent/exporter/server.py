@@ -1,18 +1,40 @@
 """The HTTP(S) server: ``/metrics``, a landing page at ``/`` and ``/-/healthy``.
 
-Threaded stdlib ``http.server``; the TLS handshake happens in the connection's own thread, so
-a slow client never blocks the others. Basic auth (when configured) guards every path.
+Built on the standard library's asyncio server (no dependency beyond Debian's python3):
+one event-loop thread accepts connections (listen backlog :data:`BACKLOG`), runs each TLS
+handshake with a deadline (:data:`HANDSHAKE_TIMEOUT`, a client trickling its handshake is
+cut there) and reads each request with a deadline of its own (:data:`REQUEST_TIMEOUT`: a
+slowloris client is cut too), so a slow client never holds up the others. The responses
+themselves (basic-auth check, the cached exposition) run in a bounded pool of
+:data:`HANDLER_THREADS` threads: excess requests wait their turn; beyond
+:data:`MAX_CONNECTIONS` open connections a new one gets a 503 (plain HTTP) or is closed.
+A failed connection costs at most one log line, rate-limited, never a traceback. The TLS
+context is taken from the web config at each connection, so a renewed certificate applies
+without a restart.
+
+Why not a third-party server: cheroot (CherryPy) performs the TLS handshake on its accept
+thread, so one slow handshake stalls every client (cherrypy/cheroot#748, open); uvicorn is
+packaged by Debian but binds one TLS context at start (no certificate reload) and pulls in
+h11 and click; wsgiref/http.server is a thread per connection with per-read timeouts only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import email.utils
 import errno
 import html
+import http.client
+import io
 import logging
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
@@ -21,9 +43,18 @@ from .runner import Runner
 from .webconfig import WebConfig, WebConfigSource
 
 log = logging.getLogger(__name__)
-HANDSHAKE_TIMEOUT = 10.0
+BACKLOG = 512  # pending connections the kernel queues (the stdlib default is 5)
+HANDSHAKE_TIMEOUT = 10.0  # seconds for the whole TLS handshake
+REQUEST_TIMEOUT = 10.0  # seconds for a request's line and headers, from its first byte
+IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may wait for its next request
+WRITE_TIMEOUT = 30.0  # seconds a client may take to take a response
+HANDLER_THREADS = 4  # responses prepared at once (auth check, exposition); others wait
+MAX_CONNECTIONS = 1024  # open connections; more get a 503 (or are closed, over TLS)
+MAX_HEAD = 16384  # bytes of request line and headers
 #: The text format generate_latest writes (newer prometheus_client versions call it 1.0.0).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
+SERVER = f"pbs-agent/{__version__}"
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -36,32 +67,110 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class ExporterServer(ThreadingHTTPServer):
-    """A threaded HTTP server that wraps each connection in TLS when configured."""
+def _listen_socket(address: str) -> socket.socket:
+    """The listening socket: all addresses of both families for ``:PORT`` (IPv4 alone where
+    there is no IPv6)."""
+    host, port = parse_listen_address(address)
+    family = socket.AF_INET6 if ":" in host or host == "" else socket.AF_INET
+    try:
+        try:
+            return _bind(family, host or "::", port)
+        except OSError as exc:
+            if host or exc.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
+                raise
+            return _bind(socket.AF_INET, "0.0.0.0", port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {address}: {exc.strerror or exc}") from None
 
-    daemon_threads = True
-    allow_reuse_address = True
+
+def _bind(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual stack
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass
+class FailureLog:
+    """At most *burst* lines per *window* seconds about failed connections; the rest are
+    counted and the count is said in the next line logged. One line, never a traceback."""
+
+    burst: int = 5
+    window: float = 10.0
+    _lines: list[float] = field(default_factory=list)
+    _skipped: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, peer: Any, what: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._lines = [t for t in self._lines if now - t < self.window]
+            if len(self._lines) >= self.burst:
+                self._skipped += 1
+                return
+            self._lines.append(now)
+            skipped, self._skipped = self._skipped, 0
+        more = f" ({skipped} more failed connections not logged)" if skipped else ""
+        log.info("connection from %s failed: %s%s", _host(peer), what, more)
+
+
+def _host(peer: Any) -> str:
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown peer"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc.__class__.__name__}"
+    text = str(exc) or exc.__class__.__name__
+    return text.splitlines()[0][:200]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    version: str
+    headers: Any  # http.client.HTTPMessage
+
+    @property
+    def keep_alive(self) -> bool:
+        conn = (self.headers.get("Connection") or "").lower()
+        if self.version == "HTTP/1.0":
+            return conn == "keep-alive"
+        return conn != "close"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+    ctype: str = TEXT
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class ExporterServer:
+    """Serve the runner's exposition over HTTP or HTTPS (see the module docstring)."""
 
     def __init__(self, address: str, runner: Runner, web: WebConfig | WebConfigSource) -> None:
-        host, port = parse_listen_address(address)
-        self.address_family = socket.AF_INET6 if ":" in host or host == "" else socket.AF_INET
         self.runner = runner
         self.web_source = web if isinstance(web, WebConfigSource) else WebConfigSource.fixed(web)
-        try:
-            try:
-                super().__init__((host or "::", port), Handler)
-            except OSError as exc:
-                if host or exc.errno not in (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL):
-                    raise
-                self.address_family = socket.AF_INET  # no IPv6 here: all IPv4 addresses
-                super().__init__(("0.0.0.0", port), Handler)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {address}: {exc.strerror or exc}") from None
-
-    def server_bind(self) -> None:
-        if self.address_family == socket.AF_INET6:
-            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # dual stack
-        super().server_bind()
+        self.socket = _listen_socket(address)
+        self.server_address = self.socket.getsockname()
+        self.failures = FailureLog()
+        self._pool = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="http")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._stopped = threading.Event()
+        self._open = 0
 
     @property
     def web(self) -> WebConfig:
@@ -72,58 +181,131 @@ class ExporterServer(ThreadingHTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # Headers and body are separate writes: without this, Nagle's algorithm holds the
-        # body back until the client's delayed ACK (~40 ms) arrives.
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        tls = self.web.tls
-        if tls is not None:
-            request.settimeout(HANDSHAKE_TIMEOUT)
-            try:
-                request = tls.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError) as exc:
-                log.debug("TLS handshake with %s failed: %s", client_address, exc)
+    # ----------------------------------------------------------------- lifecycle
+
+    def serve_forever(self) -> None:
+        """Serve until :meth:`shutdown` (from another thread or a signal handler thread)."""
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(self._loop_error)
+        self._loop, self._stop = loop, asyncio.Event()
+        self._stopped.clear()
+        try:
+            loop.run_until_complete(self._serve())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._stopped.set()
+
+    async def _serve(self) -> None:
+        assert self._stop is not None
+        server = await asyncio.start_server(self._connection, sock=self.socket,
+                                            backlog=BACKLOG, limit=MAX_HEAD)
+        async with server:
+            await self._stop.wait()
+            server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def shutdown(self) -> None:
+        """Stop serving and wait until :meth:`serve_forever` returned."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(stop.set)
+            self._stopped.wait()
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's own reports (e.g. a transport failing mid-TLS): one line, no trace."""
+        exc = context.get("exception")
+        transport = context.get("transport")
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        self.failures.note(peer, _reason(exc) if exc else str(context.get("message")))
+
+    # ----------------------------------------------------------------- connections
+
+    async def _connection(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        self._open += 1
+        try:
+            if self._open > MAX_CONNECTIONS:
+                await self._refuse(writer)
+                self.failures.note(peer, f"refused: more than {MAX_CONNECTIONS} connections")
                 return
-        super().finish_request(request, client_address)
+            web = self.web
+            conn = _Plain(reader, writer) if web.tls is None else \
+                _TLS(reader, writer, web.tls)
+            await conn.start(HANDSHAKE_TIMEOUT)
+            await self._serve_connection(conn, web)
+        except (OSError, EOFError, ssl.SSLError, TimeoutError, ValueError) as exc:
+            self.failures.note(peer, _reason(exc))
+        finally:
+            self._open -= 1
+            writer.transport.abort()  # the response is out (drained), or the peer failed
 
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        if self.web.tls is None:
+            writer.write(_encode(Response(503, b"Service Unavailable\n"), False, {}))
+            await asyncio.wait_for(writer.drain(), 1.0)
 
-class Handler(BaseHTTPRequestHandler):
-    server: ExporterServer
-    server_version = f"pbs-agent/{__version__}"
-    protocol_version = "HTTP/1.1"
-    timeout = 60  # idle keep-alive connections are closed after this
+    async def _serve_connection(self, conn: _Conn, web: WebConfig) -> None:
+        wait = REQUEST_TIMEOUT  # the first request comes right after connecting
+        buf = b""
+        while True:
+            got = await _read_head(conn, buf, wait)
+            if got is None:
+                return  # the client closed (between requests: normal)
+            head, buf = got
+            req = _parse(head)
+            if req is None:
+                await conn.send(_encode(Response(400, b"Bad Request\n"), False, web.headers))
+                return
+            length = req.headers.get("Content-Length")
+            if (length and length.strip() != "0") or req.headers.get("Transfer-Encoding"):
+                resp, keep = Response(413, b"Request bodies are not accepted\n"), False
+            else:
+                loop = asyncio.get_running_loop()
+                resp = await loop.run_in_executor(self._pool, self._respond, req)
+                keep = req.keep_alive
+            await conn.send(_encode(resp, keep, web.headers, head_only=req.method == "HEAD"))
+            if not keep:
+                return
+            wait = IDLE_TIMEOUT
+            web = self.web
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.client_address[0], *args)
+    # ----------------------------------------------------------------- responses
 
-    def do_GET(self) -> None:
-        if not self.server.web.authorized(self.headers.get("Authorization")):
-            self._send(401, b"Unauthorized\n", "text/plain; charset=utf-8",
-                       {"WWW-Authenticate": 'Basic realm="pbs-agent"'})
-            return
-        path = self.path.split("?", 1)[0]
-        route: dict[str, Callable[[], None]] = {
+    def _respond(self, req: Request) -> Response:
+        """One request's response (runs in the handler pool)."""
+        if req.method not in ("GET", "HEAD"):
+            return Response(501, b"Not Implemented\n")
+        if not self.web.authorized(req.headers.get("Authorization")):
+            return Response(401, b"Unauthorized\n",
+                            headers={"WWW-Authenticate": 'Basic realm="pbs-agent"'})
+        route: dict[str, Callable[[Request], Response]] = {
             "/metrics": self._metrics, "/": self._landing, "/-/healthy": self._healthy}
-        handler = route.get(path)
-        if handler is None:
-            self._send(404, b"Not Found\n", "text/plain; charset=utf-8")
-        else:
-            handler()
+        handler = route.get(req.path.split("?", 1)[0])
+        return handler(req) if handler is not None else Response(404, b"Not Found\n")
 
-    def _metrics(self) -> None:
-        accept = self.headers.get("Accept-Encoding", "")
+    def _metrics(self, req: Request) -> Response:
+        accept = req.headers.get("Accept-Encoding", "")
         if "gzip" in (part.split(";")[0].strip() for part in accept.split(",")):
-            self._send(200, self.server.runner.exposition(gzipped=True), CONTENT_TYPE,
-                       {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
-        else:
-            self._send(200, self.server.runner.exposition(), CONTENT_TYPE)
+            return Response(200, self.runner.exposition(gzipped=True), CONTENT_TYPE,
+                            {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return Response(200, self.runner.exposition(), CONTENT_TYPE)
 
-    def _healthy(self) -> None:
-        self._send(200, b"OK\n", "text/plain; charset=utf-8")
+    def _healthy(self, req: Request) -> Response:
+        return Response(200, b"OK\n")
 
-    def _landing(self) -> None:
+    def _landing(self, req: Request) -> Response:
         rows = []
-        for slot in self.server.runner.slots:
+        for slot in self.runner.slots:
             r = slot.result
             state = "running first time" if r is None else ("ok" if r.success else "failed")
             rows.append(f"<tr><td>{html.escape(slot.collector.name)}</td><td>{state}</td>"
@@ -137,17 +319,136 @@ class Handler(BaseHTTPRequestHandler):
             "<table><tr><th>collector</th><th>last run</th><th>duration</th><th>detail</th></tr>"
             f"{''.join(rows)}</table></body></html>\n"
         )
-        self._send(200, body.encode(), "text/html; charset=utf-8")
+        return Response(200, body.encode(), "text/html; charset=utf-8")
 
-    def _send(self, code: int, body: bytes, ctype: str,
-              extra: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in {**self.server.web.headers, **(extra or {})}.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
-    do_HEAD = do_GET
+class _Conn:
+    """A client connection: bytes in with a deadline, bytes out with a deadline."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def start(self, timeout: float) -> None:
+        """The TLS handshake (nothing for plain HTTP)."""
+
+    async def recv(self, timeout: float) -> bytes:
+        """Some bytes (b"": the peer closed); TimeoutError after *timeout* seconds."""
+        raise NotImplementedError
+
+    async def send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class _Plain(_Conn):
+    async def recv(self, timeout: float) -> bytes:
+        return await asyncio.wait_for(self.reader.read(65536), max(timeout, 0.0))
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT)
+
+
+class _TLS(_Conn):
+    """TLS through memory BIOs: the handshake has one deadline for all of it, and a failed
+    handshake still sends its alert (asyncio's own TLS drops it: a TLS 1.2 client refused
+    by ``min_version: TLS13`` would see a bare EOF instead of "protocol version")."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 ctx: ssl.SSLContext) -> None:
+        super().__init__(reader, writer)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_side=True)
+
+    async def start(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await self._flush()
+                if not await self._fill(deadline - time.monotonic()):
+                    raise EOFError("closed during the TLS handshake") from None
+            except ssl.SSLError:
+                with contextlib.suppress(OSError, TimeoutError):
+                    await self._flush(1.0)  # the alert telling the client why
+                raise
+        await self._flush()
+
+    async def _flush(self, timeout: float = WRITE_TIMEOUT) -> None:
+        data = self.outgoing.read()
+        if data:
+            self.writer.write(data)
+            await asyncio.wait_for(self.writer.drain(), timeout)
+
+    async def _fill(self, timeout: float) -> bool:
+        data = await asyncio.wait_for(self.reader.read(65536), max(timeout, 0.0))
+        if not data:
+            self.incoming.write_eof()
+            return False
+        self.incoming.write(data)
+        return True
+
+    async def recv(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                await self._flush()
+                if not await self._fill(deadline - time.monotonic()):
+                    return b""
+            except ssl.SSLZeroReturnError:  # close_notify
+                return b""
+
+    async def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        await self._flush()
+
+
+async def _read_head(conn: _Conn, buf: bytes, wait: float) -> tuple[bytes, bytes] | None:
+    """A request's line and headers, and what followed them; None when the client closed
+    before sending anything. *wait*: for its first byte; then :data:`REQUEST_TIMEOUT` for
+    the whole head (a client trickling its headers is cut there)."""
+    started = time.monotonic() if buf else None
+    while b"\r\n\r\n" not in buf:
+        if len(buf) > MAX_HEAD:
+            raise ValueError(f"request head larger than {MAX_HEAD} bytes")
+        now = time.monotonic()
+        data = await conn.recv(wait if started is None else started + REQUEST_TIMEOUT - now)
+        if not data:
+            if buf:
+                raise EOFError("closed in the middle of a request")
+            return None
+        started = started or now
+        buf += data
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head + b"\r\n", rest
+
+
+def _parse(head: bytes) -> Request | None:
+    """Request line and headers (``None``: not HTTP/1.x)."""
+    line, _, rest = head.partition(b"\r\n")
+    rest += b"\r\n"
+    parts = line.split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        return None
+    try:
+        method, path, version = (p.decode("ascii") for p in parts)
+        headers = http.client.parse_headers(io.BytesIO(rest))
+    except (UnicodeDecodeError, http.client.HTTPException):
+        return None
+    return Request(method, path, version, headers)
+
+
+def _encode(resp: Response, keep_alive: bool, web_headers: dict[str, str], *,
+            head_only: bool = False) -> bytes:
+    reason = http.client.responses.get(resp.status, "")
+    lines = [f"HTTP/1.1 {resp.status} {reason}", f"Server: {SERVER}",
+             f"Date: {email.utils.formatdate(usegmt=True)}", f"Content-Type: {resp.ctype}",
+             f"Content-Length: {len(resp.body)}"]
+    lines += [f"{k}: {v}" for k, v in {**web_headers, **resp.headers}.items()]
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head_only
+                                                                  else resp.body)
