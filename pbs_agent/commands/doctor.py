@@ -16,7 +16,8 @@ from ..cli import EXIT_USAGE
 from ..doctor import CHECKS, Check, DoctorEnv, Endpoint, Verdict, run_checks, worst
 from ..host import add_source_arguments, settings_from_args
 
-HELP = "check permissions, chunks, port 8007, ZFS, ECC, AES-NI, ARC, latency and GC health"
+HELP = ("check permissions, chunks, port 8007, ZFS, ECC, AES-NI, ARC, latency, GC health and "
+        "who prunes each namespace")
 #: a bad option value (e.g. --datastore without NAME=PATH) must not read as "checks failed"
 CONFIG_ERROR_EXIT = EXIT_USAGE
 _COLORS = {Verdict.OK: "\x1b[32m", Verdict.WARN: "\x1b[33m", Verdict.FAIL: "\x1b[31m"}
@@ -39,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="warn above this TCP connect time to a PVE host (default 10)")
     parser.add_argument("--gc-max-age-days", type=float, default=8.0,
                         help="warn when the last GC is older (default 8)")
+    parser.add_argument("--pve.config-dir", dest="pve_config_dir", type=Path,
+                        default=Path("/etc/pve"),
+                        help="PVE config (storage.cfg, jobs.cfg) whose prune settings are "
+                             "compared with the prune jobs (default /etc/pve)")
     add_source_arguments(parser)
 
 
@@ -48,6 +53,7 @@ def build_env(args: argparse.Namespace) -> DoctorEnv:
         pve_hosts=[Endpoint.parse(h, 8006) for h in args.pve_host],
         sources=list(args.source), proxy_port=args.proxy_port, modules_dir=args.modules_dir,
         latency_warn_ms=args.latency_warn_ms, gc_max_age_days=args.gc_max_age_days,
+        pve_config_dir=args.pve_config_dir,
     )
 
 

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import certificate, chunks, datastores, gc, hardware, network, permissions, space, zfs
+from . import (
+    certificate,
+    chunks,
+    datastores,
+    gc,
+    hardware,
+    network,
+    permissions,
+    prune,
+    space,
+    zfs,
+)
 from .model import Check, DoctorEnv, Endpoint, Verdict, worst
 
 CHECKS: dict[str, Callable[[DoctorEnv], Check]] = {
@@ -25,6 +36,7 @@ CHECKS: dict[str, Callable[[DoctorEnv], Check]] = {
     zfs.ID_ARC: zfs.check_arc,
     network.ID_LATENCY: network.check_latency,
     gc.ID: gc.check,
+    prune.ID: prune.check,
 }
 
 

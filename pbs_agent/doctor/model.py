@@ -86,6 +86,7 @@ class DoctorEnv:
     modules_dir: Path = Path("/lib/modules")
     latency_warn_ms: float = 10.0
     gc_max_age_days: float = 8.0
+    pve_config_dir: Path = Path("/etc/pve")  # storage.cfg, jobs.cfg (prune-owners)
     now: float = field(default_factory=time.time)
 
     @cached_property
