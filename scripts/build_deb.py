@@ -24,6 +24,10 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pbs_agent.progress import Steps  # noqa: E402
+
 BUILD = ROOT / "build" / "deb"
 DIST = ROOT / "dist"
 PACKAGE = "pbs-agent"
@@ -92,13 +96,13 @@ def build(out: Path, version: str | None = None) -> Path:
     env.pop("PYTHONPATH", None)
     # Debian's own python3 and tools, never a virtualenv's or pyenv's
     env["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin"
-    tty = sys.stdout.isatty()
-    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env,
-                          stdout=None if tty else subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, check=False)
+    log = BUILD / "dpkg-buildpackage.log"
+    with Steps(1).step(f"dpkg-buildpackage -us -uc -b ({PACKAGE} {meta['version']}; log: "
+                       f"{log.relative_to(ROOT)})"), log.open("w") as logf:
+        proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, env=env,
+                              stdout=logf, stderr=subprocess.STDOUT, text=True, check=False)
     if proc.returncode != 0:
-        if proc.stdout:
-            print(proc.stdout[-6000:], file=sys.stderr)
+        print(log.read_text()[-6000:], file=sys.stderr)
         raise SystemExit(f"build_deb: dpkg-buildpackage failed (exit {proc.returncode}); "
                          "missing build tools? apt-get install debhelper dh-python "
                          "pybuild-plugin-pyproject python3-all python3-setuptools help2man")
