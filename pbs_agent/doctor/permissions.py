@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..formats import DIR_FLAGS, open_noatime
 from .model import Check, DoctorEnv, Verdict
 
 ID = "datastore-permissions"
@@ -84,7 +85,7 @@ def _chunk_dir_problems(chunks: Path, ids: tuple[int, int]) -> tuple[list[Proble
     on its own) and how many there are. One ``lstat`` per entry, through the directory's
     descriptor: linear in the 65,536 entries of a real datastore."""
     try:
-        fd = os.open(chunks, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = open_noatime(chunks, DIR_FLAGS & ~os.O_NOFOLLOW)  # its atime stays where allowed
     except OSError:
         return [], 0
     found, count = [], 0
