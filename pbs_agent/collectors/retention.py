@@ -3,7 +3,7 @@
 Per group of every datastore here (``--datastore`` or the resolver's stores with a directory,
 S3-backed ones by their local cache, which holds the snapshot tree), the prune jobs of
 ``prune.cfg`` that cover its namespace are applied as PBS would run them
-(:mod:`pbs_agent.assurance.retention`, in this host's local time): how many snapshots the next
+(:mod:`pbs_agent.retention`, in this host's local time): how many snapshots the next
 prune removes, the oldest finished snapshot it keeps (how far back a restore can go after it),
 and per keep rule the slots it asks for but cannot fill (``keep-daily 7`` with 3 distinct days:
 shortfall 4). Only directory names are read; every group is exported (no cap).
@@ -30,8 +30,8 @@ class RetentionCollector(Collector):
     interval = 300.0
 
     def collect(self, ctx: CollectContext) -> Iterable[Metric]:
-        from ..assurance.retention import plan_group
         from ..datastore import walk_datastore
+        from ..retention import plan_group
 
         remove = GaugeMetricFamily(
             "pbs_group_prune_remove_snapshots",

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from ..assurance.prune import RULES, KeepOptions
-from ..assurance.retention import GroupPlan, describe_rule, jobs_for, plan_group
 from ..datastore import Group, walk_datastore
 from ..errors import ConfigError, SourceError
 from ..formats import BACKUP_TYPES
@@ -30,6 +29,7 @@ from ..host import (
     resolve,
     resolve_datastores,
 )
+from ..retention import GroupPlan, describe_rule, jobs_for, plan_group
 
 HELP = "what the next prune keeps and removes per group (CLI options or the jobs)"
 CONFIG_DIR = next(o for o in SOURCE_OPTIONS if o.key == "pbs.config-dir")

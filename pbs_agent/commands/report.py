@@ -103,9 +103,9 @@ def render(rep: DatastoreReport, top: int) -> str:
 def retention(path: str, config_dir: Path) -> tuple[dict[str, dict[str, Any]] | None, str]:
     """Per group the next prune's plan under the datastore's prune jobs (``prune-plan``), or
     None and why not when no job is known."""
-    from ..assurance.retention import jobs_for, plan_group
     from ..datastore import walk_datastore
     from ..host import Settings, read_prune_jobs, resolve_datastores
+    from ..retention import jobs_for, plan_group
 
     hint = "`pbs-agent prune-plan PATH --keep-daily N …` previews a policy"
     try:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
-from ..datastore import Group, Snapshot
-from ..host import PruneJob
-from .prune import KEEP_ALL, Decision, KeepOptions, Mark, SnapshotInfo, plan, shortfall
+from .assurance.prune import KEEP_ALL, Decision, KeepOptions, Mark, SnapshotInfo, plan, shortfall
+from .datastore import Group, Snapshot
+from .host import PruneJob
 
 
 @dataclass(slots=True)
