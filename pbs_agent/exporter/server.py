@@ -26,7 +26,6 @@ import email.utils
 import errno
 import html
 import http.client
-import io
 import logging
 import socket
 import ssl
@@ -139,11 +138,11 @@ class Request:
     method: str
     path: str
     version: str
-    headers: Any  # http.client.HTTPMessage
+    headers: dict[str, str]  # lower-case names
 
     @property
     def keep_alive(self) -> bool:
-        conn = (self.headers.get("Connection") or "").lower()
+        conn = self.headers.get("connection", "").lower()
         if self.version == "HTTP/1.0":
             return conn == "keep-alive"
         return conn != "close"
@@ -233,26 +232,37 @@ class ExporterServer:
                           writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         self._open += 1
+        done = False
         try:
             if self._open > MAX_CONNECTIONS:
-                await self._refuse(writer)
                 self.failures.note(peer, f"refused: more than {MAX_CONNECTIONS} connections")
-                return
-            web = self.web
-            conn = _Plain(reader, writer) if web.tls is None else \
-                _TLS(reader, writer, web.tls)
-            await conn.start(HANDSHAKE_TIMEOUT)
-            await self._serve_connection(conn, web)
+                await self._refuse(reader, writer)
+            else:
+                web = self.web
+                conn = _Plain(reader, writer) if web.tls is None else \
+                    _TLS(reader, writer, web.tls)
+                await conn.start(HANDSHAKE_TIMEOUT)
+                await self._serve_connection(conn, web)
+            done = True
         except (OSError, EOFError, ssl.SSLError, TimeoutError, ValueError) as exc:
             self.failures.note(peer, _reason(exc))
         finally:
             self._open -= 1
-            writer.transport.abort()  # the response is out (drained), or the peer failed
+            if done:
+                writer.close()  # after what is still buffered
+            else:
+                writer.transport.abort()  # the peer failed: nothing more to send
 
-    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+    async def _refuse(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        """A 503 over plain HTTP (after the request, or one second), a close over TLS."""
         if self.web.tls is None:
+            with contextlib.suppress(TimeoutError, EOFError, asyncio.LimitOverrunError):
+                async with asyncio.timeout(1.0):
+                    await reader.readuntil(b"\r\n\r\n")
             writer.write(_encode(Response(503, b"Service Unavailable\n"), False, {}))
-            await asyncio.wait_for(writer.drain(), 1.0)
+            async with asyncio.timeout(1.0):
+                await writer.drain()
 
     async def _serve_connection(self, conn: _Conn, web: WebConfig) -> None:
         wait = REQUEST_TIMEOUT  # the first request comes right after connecting
@@ -266,8 +276,8 @@ class ExporterServer:
             if req is None:
                 await conn.send(_encode(Response(400, b"Bad Request\n"), False, web.headers))
                 return
-            length = req.headers.get("Content-Length")
-            if (length and length.strip() != "0") or req.headers.get("Transfer-Encoding"):
+            length = req.headers.get("content-length")
+            if (length and length.strip() != "0") or "transfer-encoding" in req.headers:
                 resp, keep = Response(413, b"Request bodies are not accepted\n"), False
             else:
                 loop = asyncio.get_running_loop()
@@ -282,10 +292,11 @@ class ExporterServer:
     # ----------------------------------------------------------------- responses
 
     def _respond(self, req: Request) -> Response:
-        """One request's response (runs in the handler pool)."""
+        """One request's response (runs in the handler pool: a first bcrypt check of a
+        password takes a while on purpose)."""
         if req.method not in ("GET", "HEAD"):
             return Response(501, b"Not Implemented\n")
-        if not self.web.authorized(req.headers.get("Authorization")):
+        if not self.web.authorized(req.headers.get("authorization")):
             return Response(401, b"Unauthorized\n",
                             headers={"WWW-Authenticate": 'Basic realm="pbs-agent"'})
         route: dict[str, Callable[[Request], Response]] = {
@@ -294,7 +305,7 @@ class ExporterServer:
         return handler(req) if handler is not None else Response(404, b"Not Found\n")
 
     def _metrics(self, req: Request) -> Response:
-        accept = req.headers.get("Accept-Encoding", "")
+        accept = req.headers.get("accept-encoding", "")
         if "gzip" in (part.split(";")[0].strip() for part in accept.split(",")):
             return Response(200, self.runner.exposition(gzipped=True), CONTENT_TYPE,
                             {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
@@ -341,11 +352,13 @@ class _Conn:
 
 class _Plain(_Conn):
     async def recv(self, timeout: float) -> bytes:
-        return await asyncio.wait_for(self.reader.read(65536), max(timeout, 0.0))
+        async with asyncio.timeout(max(timeout, 0.0)):  # no task per read, unlike wait_for
+            return await self.reader.read(65536)
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT)
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            await self.writer.drain()
 
 
 class _TLS(_Conn):
@@ -379,10 +392,12 @@ class _TLS(_Conn):
         data = self.outgoing.read()
         if data:
             self.writer.write(data)
-            await asyncio.wait_for(self.writer.drain(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.writer.drain()
 
     async def _fill(self, timeout: float) -> bool:
-        data = await asyncio.wait_for(self.reader.read(65536), max(timeout, 0.0))
+        async with asyncio.timeout(max(timeout, 0.0)):
+            data = await self.reader.read(65536)
         if not data:
             self.incoming.write_eof()
             return False
@@ -427,16 +442,22 @@ async def _read_head(conn: _Conn, buf: bytes, wait: float) -> tuple[bytes, bytes
 
 
 def _parse(head: bytes) -> Request | None:
-    """Request line and headers (``None``: not HTTP/1.x)."""
-    line, _, rest = head.partition(b"\r\n")
-    rest += b"\r\n"
-    parts = line.split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-        return None
+    """Request line and headers (``None``: not HTTP/1.x). Header names are lower-cased;
+    a repeated header keeps its last value."""
     try:
-        method, path, version = (p.decode("ascii") for p in parts)
-        headers = http.client.parse_headers(io.BytesIO(rest))
-    except (UnicodeDecodeError, http.client.HTTPException):
+        text = head.decode("latin-1")
+        line, *fields = text.split("\r\n")
+        method, path, version = line.split(" ")
+        if not version.startswith("HTTP/1.") or not method.isascii():
+            return None
+        headers = {}
+        for f in fields:
+            if f:
+                name, sep, value = f.partition(":")
+                if not sep or not name or name != name.strip():
+                    return None
+                headers[name.lower()] = value.strip()
+    except ValueError:
         return None
     return Request(method, path, version, headers)
 
