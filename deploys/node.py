@@ -10,6 +10,7 @@ from deploys import schema
 from deploys.agent.steps import agent_step, listen_port
 from deploys.apt.steps import apt_step
 from deploys.audit.steps import audit_step
+from deploys.baseline.steps import baseline_step
 from deploys.config_backup.steps import config_backup_step
 from deploys.conventions import PBS_GROUPS, is_pbs
 from deploys.nftables.steps import nftables_step
@@ -34,6 +35,7 @@ def pbs_node() -> None:
     sysctl_step(ram_bytes=survey["mem_total_bytes"])
     nftables_step(agent_port=listen_port(schema.value(host, "agent_settings")))
     ssh_step()
+    baseline_step()
     pbs_config_step(pbs_major=survey["pbs_major"])  # ends with the hardening report
     agent_step()
     config_backup_step()
@@ -41,8 +43,9 @@ def pbs_node() -> None:
 
 
 def harden() -> None:
-    """The hardening subset for any fleet host: sysctl, nftables, sshd, then the report; with
-    ``hardening_audit: only`` just the audit (nothing else changes), with ``after`` both."""
+    """The hardening subset for any fleet host: sysctl, nftables, sshd, baseline, then the
+    report; with ``hardening_audit: only`` just the audit (nothing else changes), with
+    ``after`` both."""
     schema.validate(host)
     if schema.value(host, "hardening_audit") == "only":
         audit_step()
@@ -51,6 +54,7 @@ def harden() -> None:
     sysctl_step(ram_bytes=survey["mem_total_bytes"])
     nftables_step(agent_port=listen_port(schema.value(host, "agent_settings")))
     ssh_step()
+    baseline_step()
     hardening_report()
     audit_step()
 

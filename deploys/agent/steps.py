@@ -25,6 +25,8 @@ USER = "pbs-agent"
 #: removed so the package's files are the only ones.
 LEGACY_TREE = "/usr/lib/pbs-agent"
 LEGACY_UNIT = "/etc/systemd/system/pbs-agent.service"
+NODE_EXPORTER_DROPIN = ("/etc/systemd/system/prometheus-node-exporter.service.d/"
+                        "pbs-fleet-hardening.conf")
 #: Third-party module the agent imports -> the Debian package that provides it.
 AGENT_MODULE_PACKAGES = {
     "zstandard": "python3-zstandard", "prometheus_client": "python3-prometheus-client",
@@ -132,8 +134,13 @@ def _node_exporter(args: list[str]) -> None:
                          dest="/etc/default/prometheus-node-exporter", mode="644",
                          src=templates.render_io("node_exporter/prometheus-node-exporter.j2",
                                                  args=args))
+    hardening = files.put(name="prometheus-node-exporter unit hardening (drop-in)",
+                          dest=NODE_EXPORTER_DROPIN, mode="644",
+                          src=templates.render_io("node_exporter/hardening.conf.j2"))
+    systemd.daemon_reload(name="systemd daemon-reload for the node-exporter drop-in",
+                          _if=hardening.did_change)
     systemd.service(name="prometheus-node-exporter enabled and running",
                     service="prometheus-node-exporter", running=True, enabled=True)
-    systemd.service(name="Restart prometheus-node-exporter after flag changes",
+    systemd.service(name="Restart prometheus-node-exporter after flag or unit changes",
                     service="prometheus-node-exporter", restarted=True,
-                    _if=defaults.did_change)
+                    _if=any_changed(defaults, hardening))

@@ -13,6 +13,7 @@ exactly those packages (with the dependencies they pulled in) are purged afterwa
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import threading
@@ -25,7 +26,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import StringCommand, deploy, operation
 from pyinfra.api.command import PyinfraCommand
 from pyinfra.api.exceptions import OperationError
-from pyinfra.operations import server
+from pyinfra.operations import files, server
 
 from deploys import schema
 from deploys.audit import tools
@@ -37,6 +38,8 @@ AUDIT_MODES = ("off", "after", "only")
 UNITS = ("pbs-agent.service", "pbs-config-backup.service", "prometheus-node-exporter.service")
 #: The packages this audit installed, so that exactly they are purged afterwards.
 INSTALLED_LIST = "/var/lib/pbs-fleet/audit-installed-packages"
+#: Where an SCAP datastream from the controller (``audit_ssg_datastream``) is put for the audit.
+UPLOADED_DATASTREAM = "/var/tmp/pbs-fleet-audit-ds.xml"
 _LOCK = threading.Lock()
 
 KEYS = schema.register(__name__, {
@@ -53,6 +56,12 @@ KEYS = schema.register(__name__, {
     "audit_oscap_profile": schema.Key(
         str, default=tools.OSCAP_PROFILE,
         doc="XCCDF profile of Debian's ssg-debian content to evaluate."),
+    "audit_ssg_datastream": schema.Key(
+        (str, type(None)), default=None,
+        doc="Controller path of an SCAP source datastream to evaluate instead of the host's "
+            "ssg-debian content, e.g. `ssg-debian12-ds.xml` from Debian 13's ssg-debian 0.1.76 "
+            "for Debian 12 hosts (Debian 12's ssg-debian 0.1.65 has Debian 10/11 content "
+            "only). Uploaded for the audit, removed after."),
     "audit_tls_ca": schema.Key(
         (str, type(None)), default=None,
         doc="Host path of the CA certificate(s) testssl.sh checks 8007's chain against. "
@@ -82,50 +91,60 @@ def remove_command() -> StringCommand:
     return StringCommand("sh", "-c", shlex.quote(script), "audit-remove", INSTALLED_LIST)
 
 
-def audit_script(ssh_port: int, profile: str, tls_ca: str | None) -> str:
-    """One shell run on the host: each tool's output between ``==> name`` markers."""
+def audit_script(ssh_port: int, profile: str, tls_ca: str | None,
+                 datastream: str | None = None) -> str:
+    """One shell run on the host: each tool's output between ``==> name`` markers.
+    *datastream* (a host path) replaces the host's ssg-debian content for its release."""
     ca = tls_ca or "/etc/proxmox-backup/proxy.pem"
     units = " ".join(UNITS)
     return "\n".join([
         'tmp=$(mktemp -d); trap \'rm -rf "$tmp"\' EXIT; have() { command -v "$1" >/dev/null; }',
-        "echo '==> versions'",
+        "echo \"==> versions $(date +%s)\"",
         "dpkg-query -W -f='${Package} ${Version}\\n' " + " ".join(tools.VERSIONED_PACKAGES)
         + " 2>/dev/null",
-        "echo '==> ssh-audit'",
+        "echo \"==> ssh-audit $(date +%s)\"",
         f"have ssh-audit && ssh-audit -n -p {ssh_port} 127.0.0.1 2>&1",
-        "echo '==> testssl'",
+        "echo \"==> testssl $(date +%s)\"",
         f"have testssl && {{ if ss -ltn | grep -q ':{PBS_PORT} '; then testssl --quiet "
         f"--color 0 --warnings off --add-ca {shlex.quote(ca)} -p -s -f -S -U "
         f"127.0.0.1:{PBS_PORT} 2>&1; else echo 'nothing listens on {PBS_PORT}'; fi; }}",
-        "echo '==> lynis'",
+        "echo \"==> lynis $(date +%s)\"",
         'have lynis && lynis audit system --quick --no-colors --report-file "$tmp/lynis.dat" '
         '--logfile "$tmp/lynis.log" >/dev/null 2>&1; cat "$tmp/lynis.dat" 2>/dev/null',
-        "echo '==> oscap'",
-        '. /etc/os-release; ds=' + tools.SSG_CONTENT.format(version="${VERSION_ID}"),
+        "echo \"==> oscap $(date +%s)\"",
+        '. /etc/os-release; ds=' + (shlex.quote(datastream) if datastream else
+                                    tools.SSG_CONTENT.format(version="${VERSION_ID}")),
         'if ! have oscap; then :; elif [ -e "$ds" ]; then echo "content=$ds"; '
         f'oscap xccdf eval --profile {shlex.quote(profile)} "$ds" 2>/dev/null; '
         'else echo "content=none"; ls /usr/share/xml/scap/ssg/content/ 2>/dev/null '
         "| grep -o 'ssg-debian[0-9]*-ds.xml' | sed 's/^/available=/'; fi",
-        "echo '==> units'",
+        "echo \"==> units $(date +%s)\"",
         f"for u in {units}; do systemctl cat \"$u\" >/dev/null 2>&1 || continue; "
         "systemd-analyze security --no-pager \"$u\" 2>/dev/null | tail -n 1; done",
-        "echo '==> have'",
+        "echo \"==> have $(date +%s)\"",
         "for t in ssh-audit testssl lynis oscap; do have $t && echo $t; done",
         "exit 0",
     ])
 
 
 def sections(lines: list[str]) -> dict[str, str]:
-    """Split the script's output at its ``==> name`` markers (pure)."""
+    """Split the script's output at its ``==> name [epoch]`` markers (pure)."""
     out: dict[str, list[str]] = {}
     name = ""
     for line in lines:
         if line.startswith("==> "):
-            name = line[4:].strip()
+            name = line[4:].split()[0]
             out[name] = []
         elif name:
             out[name].append(line)
     return {k: "\n".join(v) for k, v in out.items()}
+
+
+def durations(lines: list[str]) -> dict[str, int]:
+    """Seconds each section of the script took, from its markers' timestamps (pure)."""
+    marks = [line[4:].split() for line in lines if line.startswith("==> ")]
+    stamps = [(m[0], int(m[1])) for m in marks if len(m) == 2 and m[1].isdigit()]
+    return {name: later - start for (name, start), (_, later) in itertools.pairwise(stamps)}
 
 
 def scores_from(parts: dict[str, str], profile: str) -> tools.Scores:
@@ -203,14 +222,15 @@ def write_json(report_dir: str, name: str, scores: tools.Scores) -> Path:
 
 
 @operation()
-def audit(ssh_port: int, profile: str, tls_ca: str | None,
-          report_dir: str) -> Generator[str | PyinfraCommand, None, None]:
+def audit(ssh_port: int, profile: str, tls_ca: str | None, report_dir: str,
+          datastream: str | None = None) -> Generator[str | PyinfraCommand, None, None]:
     """Run the audit tools on the host at execution time; scores into the report; no change.
 
     + ssh_port: the port sshd listens on
     + profile: the ssg-debian XCCDF profile id
     + tls_ca: CA file (on the host) for testssl.sh's chain check, None for proxy.pem
     + report_dir: controller directory of ``hardening.json``
+    + datastream: host path of the SCAP datastream, None for the host's ssg-debian content
 
     **Example:**
 
@@ -223,11 +243,13 @@ def audit(ssh_port: int, profile: str, tls_ca: str | None,
         host.noop("the audit runs after the other operations")
         return
     status, output = host.run_shell_command(
-        StringCommand("sh", "-c", shlex.quote(audit_script(ssh_port, profile, tls_ca))),
+        StringCommand("sh", "-c", shlex.quote(audit_script(ssh_port, profile, tls_ca,
+                                                           datastream))),
         print_output=False, **privileges(state, host))
     if not status:
         raise OperationError(f"audit could not run: {output.stderr[-400:]}")
     scores = scores_from(sections(output.stdout_lines), profile)
+    scores.seconds = durations(output.stdout_lines)
     logger.info(table(host.name, scores))
     path = write_json(report_dir, host.name, scores)
     host.noop(f"audit written to {path}")
@@ -243,11 +265,19 @@ def audit_step() -> None:
     if install:
         server.shell(name="Install the audit tools that are missing (listed for removal)",
                      commands=[install_command().get_raw_value()])
+    datastream = schema.value(host, "audit_ssg_datastream")
+    if datastream:
+        files.put(name="SCAP datastream for the audit (removed after)", src=datastream,
+                  dest=UPLOADED_DATASTREAM, mode="644")
     audit(name="Audit with ssh-audit, testssl.sh, lynis, OpenSCAP, systemd-analyze security",
           ssh_port=schema.value(host, "firewall_ssh_port"),
           profile=schema.value(host, "audit_oscap_profile"),
           tls_ca=schema.value(host, "audit_tls_ca"),
-          report_dir=schema.value(host, "pbs_report_dir"))
+          report_dir=schema.value(host, "pbs_report_dir"),
+          datastream=UPLOADED_DATASTREAM if datastream else None)
+    if datastream:
+        files.file(name="Remove the uploaded SCAP datastream", path=UPLOADED_DATASTREAM,
+                   present=False)
     if install:
         server.shell(name="Purge the audit tools this audit installed",
                      commands=[remove_command().get_raw_value()])

@@ -184,6 +184,7 @@ class Scores:
     units: dict[str, float | None] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     missing_tools: list[str] = field(default_factory=list)
+    seconds: dict[str, int] = field(default_factory=dict)  # how long each tool ran
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -128,7 +128,7 @@ def write_json(report_dir: str, name: str, rows: list[dict[str, Any]],
     with _LOCK:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = json.loads(path.read_text()) if path.exists() else {}
-        data[name] = {"controls": rows, "tls_probe": seen}
+        data.setdefault(name, {}).update({"controls": rows, "tls_probe": seen})  # keep "audit"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         tmp.replace(path)

@@ -22,7 +22,8 @@ def test_steps_run_in_order():
     data = fakehost.host_data(zfs_pools=[pool], responses={"zfs-disks": disks})
     run = fakehost.run(pbs_node, data)
     assert run.error is None, run.error
-    assert _steps(run) == ["Apt", "ZFS", "Sysctl", "nftables", "SSH", "Agent", "Config backup"]
+    assert _steps(run) == ["Apt", "ZFS", "Sysctl", "nftables", "SSH", "Baseline", "Agent",
+                           "Config backup"]
 
 
 def test_hosts_outside_pbs_groups_are_left_alone():
@@ -36,7 +37,7 @@ def test_offsite_group_is_a_pbs_node():
     assert run.error is None and "Apt" in _steps(run)
 
 
-def test_harden_is_sysctl_nftables_sshd_then_report():
+def test_harden_is_sysctl_nftables_sshd_baseline_then_report():
     run = fakehost.run(harden, fakehost.host_data(), groups=("pve",))
     assert run.error is None, run.error
-    assert _steps(run) == ["Sysctl", "nftables", "SSH", "Hardening report"]
+    assert _steps(run) == ["Sysctl", "nftables", "SSH", "Baseline", "Hardening report"]

@@ -130,7 +130,14 @@ def test_audit_script_is_valid_sh():
     script = steps.audit_script(22, tools.OSCAP_PROFILE, None)
     assert subprocess.run(["sh", "-n", "-c", script], check=False).returncode == 0
     for name in ("versions", "ssh-audit", "testssl", "lynis", "oscap", "units", "have"):
-        assert f"echo '==> {name}'" in script
+        assert f'echo "==> {name} $(date +%s)"' in script
+
+
+def test_sections_and_their_durations():
+    lines = ["==> versions 100", "a 1", "==> lynis 103", "hardening_index=80",
+             "==> units 160", "==> have 161"]
+    assert steps.sections(lines)["lynis"] == "hardening_index=80"
+    assert steps.durations(lines) == {"versions": 3, "lynis": 57, "units": 1}
 
 
 def test_install_and_purge_exactly_what_was_missing(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from deploys.node import pbs_node
 from deploys.sysctl.facts import SysctlState
 from deploys.sysctl.operations import normalise, set_command
-from deploys.sysctl.steps import DEFAULT_SYSCTL, arc_max_bytes
+from deploys.sysctl.steps import DEFAULT_SYSCTL, SECURITY_SYSCTL, arc_max_bytes, merged
 from deploys.templates import render
 from tests.deploys import fakehost
 
@@ -42,7 +42,7 @@ def test_sysctl_state_fact_parses_values_and_writability():
 
 
 def _sysctl_responses(rmem_writable: bool) -> dict:
-    lines = [f"{k}\t1\t{normalise(v)}" for k, v in DEFAULT_SYSCTL.items()
+    lines = [f"{k}\t1\t{normalise(v)}" for k, v in {**SECURITY_SYSCTL, **DEFAULT_SYSCTL}.items()
              if k != "net.core.rmem_max"]
     lines.append(f"net.core.rmem_max\t{int(rmem_writable)}\t212992")
     return {"sysctl-state": "\n".join(lines)}
@@ -86,3 +86,10 @@ def test_read_back_accepts_a_value_that_took():
         pytest.skip("unshare --net needs root")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1234"
+
+
+def test_kernel_hardening_is_always_added_and_overridable():
+    got = merged({"net.core.somaxconn": 4096}, {"net.ipv4.conf.all.rp_filter": 2})
+    assert got["kernel.kptr_restrict"] == 2 and got["fs.protected_fifos"] == 2
+    assert got["net.ipv4.conf.all.rp_filter"] == 2 and got["net.core.somaxconn"] == 4096
+    assert "net.core.rmem_max" not in got  # sysctl_settings replaced the buffer defaults
