@@ -84,11 +84,27 @@ def install_command() -> StringCommand:
 
 
 def remove_command() -> StringCommand:
-    """Purge exactly the packages :func:`install_command` added (nothing when it added none)."""
-    script = ('list="$1"; [ -s "$list" ] || { rm -f "$list"; exit 0; }; '
-              'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $(sort -u "$list") '
-              '>/dev/null && rm -f "$list" && { rmdir "${list%/*}" 2>/dev/null; true; }')
-    return StringCommand("sh", "-c", shlex.quote(script), "audit-remove", INSTALLED_LIST)
+    """Purge what :func:`install_command` added, and nothing else: first the audit tools it
+    installed (refused if apt would remove any package it did not add), then those of the
+    packages it added that nothing needs any more (``apt-get -s autoremove``). A package it
+    added that another one now depends on (pulled in by an upgrade) stays, and is named."""
+    script = (
+        'list="$1"; shift; [ -s "$list" ] || { rm -f "$list"; exit 0; }; '
+        'export DEBIAN_FRONTEND=noninteractive; mine() { grep -qxF -- "$1" "$list"; }; '
+        'others() { awk \'/^(Purg|Remv) / {print $2}\' | while read -r p; do mine "$p" '
+        '|| echo "$p"; done; }; '
+        'tools=""; for p in "$@"; do mine "$p" && tools="$tools $p"; done; '
+        'if [ -n "$tools" ]; then extra=$(apt-get -s purge $tools | others); '
+        'if [ -n "$extra" ]; then echo "audit tools kept:$tools (purging them would also '
+        'remove" $extra")" >&2; exit 1; fi; apt-get purge -y -q $tools >/dev/null || exit 1; '
+        'fi; deps=$(apt-get -s autoremove | awk \'/^Remv / {print $2}\' | while read -r p; do '
+        'mine "$p" && echo "$p"; done); [ -z "$deps" ] || apt-get purge -y -q $deps '
+        '>/dev/null || exit 1; kept=$(sort -u "$list" | while read -r p; do dpkg-query -W '
+        '-f=\'${Status}\' "$p" 2>/dev/null | grep -q "ok installed" && echo "$p"; done); '
+        '[ -z "$kept" ] || echo "kept, now needed by other packages:" $kept; '
+        'rm -f "$list"; rmdir "${list%/*}" 2>/dev/null; true')
+    return StringCommand("sh", "-c", shlex.quote(script), "audit-remove", INSTALLED_LIST,
+                         *tools.PACKAGES)
 
 
 def audit_script(ssh_port: int, profile: str, tls_ca: str | None,

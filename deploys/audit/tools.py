@@ -30,6 +30,10 @@ STALE_SSH_AUDIT_NOTES: dict[tuple[str, str], str] = {
         "OpenSSH's strict key exchange marker (the CVE-2023-48795 'Terrapin' countermeasure, "
         "in Debian 12's openssh 1:9.2p1-2+deb12u2 and later); ssh-audit 2.5.0 predates it. "
         "It is not an algorithm and cannot be switched off",
+    ("mlkem768x25519-sha256", "unknown algorithm"):
+        "the ML-KEM-768/X25519 hybrid key exchange (OpenSSH 9.9 and later, Debian 13's "
+        "default) is newer than ssh-audit 2.5.0; Debian 13's ssh-audit 3.3.0 knows it and "
+        "reports nothing",
     ("sntrup761x25519-sha512@openssh.com", "using experimental algorithm"):
         "ssh-audit removed this tag itself in the release after 2.5.0 ('Removed experimental "
         "warning tag from sntrup761x25519-sha512@openssh.com'); it is OpenSSH 9.0-9.8's "

@@ -33,6 +33,14 @@ def test_ssh_audit_before_hardening():
     assert not [w for w in got.warnings if "to remove" in w or "to append" in w]
 
 
+def test_ssh_audit_2_5_on_debian_13_sets_aside_only_the_unknown_ml_kem():
+    text = ("(kex) mlkem768x25519-sha256  -- [warn] unknown algorithm\n"
+            "(kex) mlkem1024nistp384-sha384 -- [warn] unknown algorithm\n")
+    got = tools.parse_ssh_audit(text)
+    assert got.set_aside == ["mlkem768x25519-sha256: unknown algorithm"]
+    assert got.warnings == ["mlkem1024nistp384-sha384: unknown algorithm"]
+
+
 def test_ssh_audit_3x_layout_and_clean_server():
     text = ("(gen) banner: SSH-2.0-OpenSSH_10.0p2 Debian-7\n"
             "(kex) mlkem768x25519-sha256  -- [info] available since OpenSSH 9.9\n"
@@ -140,33 +148,66 @@ def test_sections_and_their_durations():
     assert steps.durations(lines) == {"versions": 3, "lynis": 57, "units": 1}
 
 
-def test_install_and_purge_exactly_what_was_missing(tmp_path):
-    """Fake dpkg/apt: only the missing package is installed, listed, and purged again."""
+FAKE_APT = """#!/bin/sh
+# A fake apt-get over a package list DB: install adds each package and a dep-<package>;
+# "-s purge P" / "-s autoremove" print what would go (a dep whose package is gone; with
+# $NEEDS_BASE a purge would also take base-files).
+db={db}; echo "$@" >> {log}
+sim=0; [ "$1" = -s ] && {{ sim=1; shift; }}
+cmd=$1; shift
+case $cmd in
+install) for a in "$@"; do case $a in -*) ;; *) echo $a >> $db; echo dep-$a >> $db;; esac; done;;
+purge) for a in "$@"; do case $a in -*) ;; *)
+    if [ $sim = 1 ]; then echo "Purg $a"; [ -n "$NEEDS_BASE" ] && echo "Remv base-files";
+    else grep -vxF -e "$a" $db > $db.n; mv $db.n $db; fi;; esac; done;;
+autoremove) grep '^dep-' $db | while read -r d; do grep -qxF "${{d#dep-}}" $db || \
+    echo "Remv $d [1.0]"; done;;
+esac
+"""
+
+
+def _fake_apt(tmp_path, installed: str):
     bin_dir, db = tmp_path / "bin", tmp_path / "db"
     bin_dir.mkdir()
-    db.write_text("lynis\nbase-files\n")
+    db.write_text(installed)
     (bin_dir / "dpkg-query").write_text(
         f"#!/bin/sh\nif [ \"$1\" = -W ] && [ \"$2\" = \"-f=\\${{Status}}\" ]; then "
         f"grep -qx \"$3\" {db} && printf 'install ok installed'; exit 0; fi\ncat {db}\n")
-    (bin_dir / "apt-get").write_text(
-        f"#!/bin/sh\necho \"$@\" >> {tmp_path}/apt.log\ncase \"$1\" in install) "
-        f"for a in \"$@\"; do case $a in -*|install) ;; *) echo $a >> {db}; echo dep-$a >> {db};;"
-        f" esac; done;; purge) for a in \"$@\"; do case $a in -*|purge) ;; *) "
-        f"grep -vxF -e \"$a\" {db} > {db}.n; mv {db}.n {db};; esac; done;; esac\n")
+    (bin_dir / "apt-get").write_text(FAKE_APT.format(db=db, log=tmp_path / "apt.log"))
     for tool in ("dpkg-query", "apt-get"):
         (bin_dir / tool).chmod(0o755)
+    return db, {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def _run(command, listing, env):
+    argv = ["sh", "-c", command.get_raw_value().replace(steps.INSTALLED_LIST, str(listing))]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+
+
+def test_install_and_purge_exactly_what_was_missing(tmp_path):
+    """Only the missing tools are installed and listed; they and their orphaned dependencies
+    are purged again, nothing else."""
+    db, env = _fake_apt(tmp_path, "lynis\ndep-lynis\nbase-files\n")
     listing = tmp_path / "installed"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
-
-    def run(command):
-        argv = ["sh", "-c", command.get_raw_value().replace(steps.INSTALLED_LIST, str(listing))]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-
-    assert run(steps.install_command()).returncode == 0
+    assert _run(steps.install_command(), listing, env).returncode == 0
     added = set(listing.read_text().split())
     assert "lynis" not in added and {"ssh-audit", "dep-ssh-audit", "ssg-debian"} <= added
-    assert run(steps.remove_command()).returncode == 0
-    assert db.read_text().split() == ["lynis", "base-files"] and not listing.exists()
+    proc = _run(steps.remove_command(), listing, env)
+    assert proc.returncode == 0, proc.stderr
+    assert db.read_text().split() == ["lynis", "dep-lynis", "base-files"]
+    assert not listing.exists()
+
+
+def test_purge_refused_when_apt_would_remove_more(tmp_path):
+    """On Debian 13 apt wanted to take an essential package along: nothing is purged then."""
+    db, env = _fake_apt(tmp_path, "base-files\n")
+    listing = tmp_path / "installed"
+    assert _run(steps.install_command(), listing, env).returncode == 0
+    before = db.read_text()
+    proc = _run(steps.remove_command(), listing, {**env, "NEEDS_BASE": "1"})
+    assert proc.returncode == 1
+    assert "purging them would also remove base-files" in proc.stderr
+    assert db.read_text() == before and listing.exists()
 
 
 def test_audit_only_changes_nothing_else():
