@@ -111,7 +111,10 @@ def test_sparse_index_refused_fast_in_bounded_memory(small_demo: str) -> None:
     assert _errors(run) == {path: "hole at byte 4096: index files are never sparse "
                                   "(PBS writes every entry)"}
     assert run.maxrss < 128 * MIB and run.seconds < 20, (run.maxrss, run.seconds)
-    assert_matches_reference(run.report, small_demo)
+    os.unlink(path)  # the rest of the report is what it is without the file
+    clean = run_report(small_demo).report
+    assert run.report["datastore"] == clean["datastore"]
+    assert run.report["groups"] == clean["groups"]
 
 
 def test_absurd_fixed_header_refused(small_demo: str) -> None:
