@@ -102,10 +102,12 @@ class CaseResult:
     unreported: bool = False
     detail: str = ""
     mutation: str = ""  # the MUTATIONS entry that made the fault
+    harness_error: bool = False  # the mutation itself failed: not the agent's fault
 
     @property
     def failed(self) -> bool:
-        return self.crash or self.hang or self.memory or bool(self.moved) or self.unreported
+        return (self.harness_error or self.crash or self.hang or self.memory
+                or bool(self.moved) or self.unreported)
 
 
 # --------------------------------------------------------------------------- template
@@ -290,11 +292,13 @@ def _flip(path: str, rng: random.Random, lo: int = 0, hi: int | None = None) -> 
 def m_bitflip_index(case: Case) -> Fault:
     path = case.index()
     pos = _flip(path, case.rng)
-    # header fields other than magic/size/chunk size (uuid, ctime, csum, padding) are
-    # not read: a flip there changes nothing
-    if 8 <= pos < 64 or 80 <= pos < f.INDEX_HEADER_SIZE:
+    if 8 <= pos < 32 or (80 if path.endswith(".fidx") else 64) <= pos < f.INDEX_HEADER_SIZE:
+        # uuid, ctime and padding are never read: a flip there changes nothing
         return _file_fault(case, path, "bitflip-index-unread-header", "none")
-    return _file_fault(case, path, "bitflip-index", "error_or_changed")
+    if 64 <= pos < 80:  # a fixed index's size or chunk size: refused, or another size
+        return _file_fault(case, path, "bitflip-index-size", "error_or_changed")
+    # magic, checksum or entries: the header's checksum no longer matches
+    return _file_fault(case, path, "bitflip-index", "error")
 
 
 def m_bitflip_manifest(case: Case) -> Fault:
@@ -373,8 +377,9 @@ def m_permission(case: Case) -> Fault:
 def m_undecodable_name(case: Case) -> Fault:
     path = case.index()
     snap = os.path.dirname(path)
+    odd = bytes(case.rng.randrange(0x80, 0x100) for _ in range(2))  # never "/" or NUL
     new = os.fsdecode(os.path.join(os.fsencode(snap),
-                                   b"\xff" + case.rng.randbytes(2) + b".img.fidx"
+                                   b"\xff" + odd + b".img.fidx"
                                    if path.endswith(".fidx") else b"\xfe\xff.pxar.didx"))
     if case.rng.random() < 0.5:
         os.rename(path, new)  # a valid index with an undecodable name: nothing to report
@@ -534,7 +539,12 @@ def run_cases(tpl: Template, work: str, kinds: list[str], seed: int) -> Iterator
         copy_template(tpl, dest)
         case = Case(tpl, dest, rng)
         try:
-            fault = MUTATIONS[kind](case)
+            try:
+                fault = MUTATIONS[kind](case)
+            except Exception as exc:  # the harness's own bug: say so, go on
+                yield CaseResult(kind, 0.0, 0, mutation=kind, harness_error=True,
+                                 detail=f"mutation failed: {exc!r}")
+                continue
             result = evaluate(tpl, fault, run_case_report(tpl, dest, case.during))
             result.mutation = kind
             yield result
@@ -558,6 +568,7 @@ class Summary:
     over_memory: int = 0
     moved: int = 0
     unreported: int = 0
+    harness_errors: int = 0
     peak_rss: int = 0
     seconds: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
@@ -572,13 +583,16 @@ class Summary:
         self.over_memory += r.memory
         self.moved += bool(r.moved)
         self.unreported += r.unreported
+        self.harness_errors += r.harness_error
         self.peak_rss = max(self.peak_rss, r.maxrss)
         self.by_kind[r.kind] = self.by_kind.get(r.kind, 0) + 1
-        self.mutations.add(r.mutation)
+        if not r.harness_error:
+            self.mutations.add(r.mutation)
         self.peak_by_mutation[r.mutation] = max(self.peak_by_mutation.get(r.mutation, 0),
                                                 r.maxrss)
         if r.failed and len(self.failures) < 50:
-            self.failures.append({"kind": r.kind, "crash": r.crash, "hang": r.hang,
+            self.failures.append({"kind": r.kind, "harness_error": r.harness_error,
+                                  "crash": r.crash, "hang": r.hang,
                                   "memory": r.memory, "moved": r.moved,
                                   "unreported": r.unreported, "detail": r.detail})
 

@@ -347,13 +347,20 @@ def _check_ends(ends: np.ndarray, prev: int, first: int, path: str) -> None:
 
 
 def _scan_entries(layout: IndexLayout, read_at: Callable[[int, int], bytes | memoryview],
-                  path: str, on_piece: Callable[[np.ndarray], None]) -> IndexLayout:
+                  path: str, on_piece: Callable[[np.ndarray], None],
+                  csum: bytes | None) -> IndexLayout:
     """Feed the digest prefixes of every entry to *on_piece*, INDEX_PIECE_ENTRIES at a time,
-    checking dynamic end offsets on the way; returns the layout with the logical size."""
+    checking dynamic end offsets on the way and, unless *csum* is None, the header's index
+    checksum (SHA-256 of the entry area, written on close by ``FixedIndexWriter::close`` and
+    ``DynamicIndexWriter::close``, pbs-datastore/src/{fixed,dynamic}_index.rs: a flipped bit
+    anywhere in the entries is found); returns the layout with the logical size."""
     esize, prev = layout.entry_size, 0
+    h = hashlib.sha256()
     for first in range(0, layout.entries, INDEX_PIECE_ENTRIES):
         n = min(INDEX_PIECE_ENTRIES, layout.entries - first)
         buf = read_at(INDEX_HEADER_SIZE + first * esize, n * esize)
+        if csum is not None:
+            h.update(buf)
         if layout.kind == "fidx":
             on_piece(np.frombuffer(buf, ">u8")[::4].astype(np.uint64))
             continue
@@ -361,19 +368,23 @@ def _scan_entries(layout: IndexLayout, read_at: Callable[[int, int], bytes | mem
         _check_ends(ends, prev, first, path)
         prev = int(ends[-1])
         on_piece(np.frombuffer(buf, ">u8", offset=8)[::5].astype(np.uint64))
+    if csum is not None and h.digest() != csum:
+        raise FormatError(path, f"index checksum mismatch (header {csum.hex()[:16]}, entries "
+                                f"{h.hexdigest()[:16]}): the entries are corrupt")
     if layout.kind == "didx":
         return IndexLayout("didx", layout.entries, prev)
     return layout
 
 
 def read_index_prefixes(path: str | os.PathLike[str], on_piece: Callable[[np.ndarray], None],
-                        *, sparse_ok: bool = False) -> IndexLayout:
+                        *, in_progress: bool = False) -> IndexLayout:
     """Read an index file in bounded pieces: check its header against its length, then hand
     the digest prefixes (first 8 bytes, big-endian uint64, in index order) to *on_piece*.
 
     A finished index is never sparse (PBS writes every entry, and no entry is all zero), so
-    a hole in the entry area is refused before reading it, unless *sparse_ok* (an index
-    still being written, ``*.tmp_[fd]idx``). Raises :class:`FormatError` or
+    a hole in the entry area is refused before reading it, and its header checksum must
+    match; unless *in_progress* (an index still being written, ``*.tmp_[fd]idx``: PBS fills
+    its entries as chunks arrive and writes the checksum on close). Raises :class:`FormatError` or
     :class:`SourceError` naming the file.
     """
     spath = os.fspath(path)
@@ -390,10 +401,12 @@ def read_index_prefixes(path: str | os.PathLike[str], on_piece: Callable[[np.nda
         return data
 
     try:
-        layout = index_layout(read_at(0, min(length, INDEX_HEADER_SIZE)), length, spath)
-        if not sparse_ok and layout.entries:
+        head = read_at(0, min(length, INDEX_HEADER_SIZE))
+        layout = index_layout(head, length, spath)
+        if not in_progress and layout.entries:
             _refuse_holes(fd, length, spath)
-        return _scan_entries(layout, read_at, spath, on_piece)
+        return _scan_entries(layout, read_at, spath, on_piece,
+                             None if in_progress else bytes(head[32:64]))
     finally:
         os.close(fd)
 
@@ -413,7 +426,8 @@ def _whole_index(data: bytes, path: str,
     view = memoryview(data)
     layout = index_layout(view[:INDEX_HEADER_SIZE], len(data), path, want)
     pieces: list[np.ndarray] = []
-    layout = _scan_entries(layout, lambda off, n: view[off : off + n], path, pieces.append)
+    layout = _scan_entries(layout, lambda off, n: view[off : off + n], path, pieces.append,
+                           bytes(view[32:64]))
     return layout, pieces
 
 

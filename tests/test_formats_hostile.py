@@ -246,3 +246,23 @@ def test_printable_escapes_undecodable_names() -> None:
     assert printable("lone \ud800 surrogate") == "lone \\ud800 surrogate"
     assert printable("caf\u00e9") == "caf\u00e9"
     printable(os.fsdecode(b"\xff\xfe")).encode("utf-8")  # always encodable
+
+
+@pytest.mark.parametrize("kind", ["fidx", "didx"])
+def test_index_checksum_catches_any_flipped_entry_bit(tmp_path: Path, kind: str) -> None:
+    """The engine compares digests by their first 8 bytes: a flip in the other 24 went
+    unseen. The header's SHA-256 of the entries (written by PBS on close) catches it."""
+    digests = [bytes([i]) * 32 for i in range(1, 5)]
+    data = bytearray(f.encode_fidx(digests, size=4 * 65536, chunk_size=65536)
+                     if kind == "fidx" else
+                     f.encode_didx([(100 * (i + 1), d) for i, d in enumerate(digests)]))
+    data[f.INDEX_HEADER_SIZE + 60] ^= 0x10  # a digest's tail, not its 8-byte prefix
+    path = tmp_path / f"x.{kind}"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match="index checksum mismatch"):
+        f.read_index_prefixes(path, lambda piece: None)
+    with pytest.raises(FormatError, match="index checksum mismatch"):
+        f.index_prefixes(bytes(data), str(path))
+    # an index still being written has no checksum yet: not checked
+    info = f.read_index_prefixes(path, lambda piece: None, in_progress=True)
+    assert info.entries == 4

@@ -129,7 +129,7 @@ def read_index_set(ref: IndexRef, *, raw: bool = False) -> IndexResult:
     try:
         layout = read_index_prefixes(
             ref.path, pieces.append if raw else lambda p: unique.add_piece(sorted_unique(p)),
-            sparse_ok=ref.tmp)
+            in_progress=ref.tmp)
     except FormatError as exc:
         return IndexResult(_EMPTY, 0, exc.reason)
     if raw:

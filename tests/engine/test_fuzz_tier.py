@@ -15,5 +15,6 @@ def test_fuzz_one_minute() -> None:
     work = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     s = fuzz.fuzz(cases=10_000, seed=SEED, budget_s=45, work=work)
     assert s.mutations == set(fuzz.MUTATIONS)  # every kind ran at least once
-    assert (s.crashes, s.hangs, s.over_memory, s.moved, s.unreported) == (0, 0, 0, 0, 0), \
+    assert (s.crashes, s.hangs, s.over_memory, s.moved, s.unreported, s.harness_errors) == \
+        (0, 0, 0, 0, 0, 0), \
         f"seed {SEED}: " + json.dumps(s.failures[:5], indent=1)

@@ -3,6 +3,7 @@ input, under a real limit (``prlimit --data``); a limit that is hit is a typed e
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -29,8 +30,9 @@ def _long_retention_store(root: Path, entries: int, snapshots: int) -> None:
     rng = np.random.default_rng(5)
     digests = rng.integers(0, 2**63, size=entries * 4, dtype=np.uint64).tobytes()
     index = root.parent / "disk.fidx"  # outside the datastore; hard-linked into it
-    index.write_bytes(f.encode_fidx([], size=entries * 4 * MIB)[: f.INDEX_HEADER_SIZE]
-                      + digests)
+    head = bytearray(f.encode_fidx([], size=entries * 4 * MIB)[: f.INDEX_HEADER_SIZE])
+    head[32:64] = hashlib.sha256(digests).digest()  # the index checksum PBS writes
+    index.write_bytes(bytes(head) + digests)
     group = root / "vm" / "100"
     for day in range(snapshots):
         snap = group / f"2024-06-{day + 1:02d}T02:00:00Z"
