@@ -37,6 +37,7 @@ DEPLOY = "deploys/pbs_host.py"
 CA_ON_HOST = "/etc/pbs-fleet-test-ca.pem"
 #: The goals of issue 17 (docs/hardening.md): what every release's audit must reach.
 AGENT_EXPOSURE_GOAL = 2.0
+LYNIS_GOAL = 80
 DEBIAN_VERSION = {"bookworm": 12, "trixie": 13}
 
 
@@ -147,11 +148,12 @@ def test_openscap_evaluated_with_debians_content(audited):
 
 
 def test_goals(audited):
-    """ssh-audit 0/0, testssl no NOT ok, agent unit exposure <= 2.0 (docs/hardening.md)."""
+    """ssh-audit 0/0, testssl no NOT ok, Lynis >= 80, agent unit exposure <= 2.0."""
     summary = audited["audit"]["summary"]
     assert summary["ssh_audit_failures"] == 0 and summary["ssh_audit_warnings"] == 0, \
         audited["audit"]["ssh_audit"]
     assert summary["testssl_not_ok"] == 0, audited["audit"]["testssl"]
+    assert summary["lynis_index"] >= LYNIS_GOAL, audited["audit"]["lynis"]
     assert summary["unit_exposure"]["pbs-agent.service"] <= AGENT_EXPOSURE_GOAL
 
 
@@ -163,13 +165,33 @@ def test_scores_do_not_fall_below_the_recorded_baseline(audited):
         recorded["releases"][release] = {
             "date": datetime.date.today().isoformat(),
             "tool_versions": audited["audit"]["versions"], "summary": summary,
-            "scap_content": audited["scap"][1] if audited["scap"][0] else "the host's own"}
+            "scap_content": (f"{audited['scap'][1]}: {audited['scap'][0].name}"
+                             if audited["scap"][0] else f"none: {audited['scap'][1]}")}
         BASELINE.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
     baseline = recorded["releases"].get(release)
     if baseline is None:
         pytest.skip(f"no baseline recorded for {release} in {BASELINE.name}: run this test "
                     "with PBS_FLEET_RECORD_BASELINE=1 and commit the file")
     assert tools.regressions(baseline["summary"], summary) == [], (baseline, summary)
+
+
+def test_fail2ban_guards_the_pbs_api_and_never_the_management_network(audited):
+    """The jail reads proxmox-backup-proxy's journal; PBS's failure lines (its source's two
+    formats) match, a success does not; the management networks are ignored."""
+    host = audited["host"]
+    status = host.exec("fail2ban-client status proxmox-backup-server").stdout
+    assert "Currently banned:\t0" in status, status
+    filter_ = "/etc/fail2ban/filter.d/pbs-fleet-proxmox-backup.conf"
+    for line, matched in (
+            ("authentication failure; rhost=::ffff:10.231.1.10 user=root@pam "
+             "msg=authentication failed - invalid credentials", 1),
+            ("authentication failure; rhost=10.231.1.10 msg=no authentication credentials "
+             "provided.", 1),
+            ("successful auth for user 'root@pam'", 0)):
+        out = host.exec(f"fail2ban-regex '{line}' {filter_}").stdout
+        assert f"Failregex: {matched} total" in out, (line, out)
+    ignored = host.exec("fail2ban-client get proxmox-backup-server ignoreip").stdout
+    assert "10.231.0.0/24" in ignored, ignored
 
 
 def test_audit_tools_are_purged_afterwards(audited):
