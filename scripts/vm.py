@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Run the real-kernel test VM by hand: build the image, start, ssh, stop.
 
-    .venv/bin/python scripts/vm.py build [--rebuild]   # cached Debian 12 image with ZFS
+    .venv/bin/python scripts/vm.py build [--rebuild]   # cached Debian 13 image with ZFS
     .venv/bin/python scripts/vm.py start [--disks N]   # boot in the background, print ports
     .venv/bin/python scripts/vm.py ssh [COMMAND...]    # root shell or one command in the guest
     .venv/bin/python scripts/vm.py stop                # power off, delete overlay and disks
 
+``--suite bookworm`` (or ``$PBS_FLEET_VM_SUITE``) picks the Debian 12 image instead.
 State of the manual VM lives in ``$PBS_FLEET_STATE/vm/manual`` (default /var/lib/pbs-fleet).
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lab.sandbox.rootfs import SUITES
 from lab.vm import (
     Machine,
     Paths,
@@ -27,6 +29,7 @@ from lab.vm import (
     ensure_image,
     require_vm_tools,
 )
+from lab.vm.image import DEFAULT_SUITE, SUITE_ENV
 
 
 def _manual_dir(paths: Paths) -> Path:
@@ -35,13 +38,13 @@ def _manual_dir(paths: Paths) -> Path:
 
 def cmd_build(args: argparse.Namespace, paths: Paths) -> int:
     started = time.monotonic()
-    image = ensure_image(paths, rebuild=args.rebuild)
+    image = ensure_image(paths, suite=args.suite, rebuild=args.rebuild)
     print(f"image {image.directory} ({image.manifest}) in {time.monotonic() - started:.1f} s")
     return 0
 
 
 def cmd_start(args: argparse.Namespace, paths: Paths) -> int:
-    image = ensure_image(paths)
+    image = ensure_image(paths, suite=args.suite)
     directory = _manual_dir(paths)
     if Machine.attach(image, directory).alive():
         print(f"already running (state in {directory}); stop it first", file=sys.stderr)
@@ -57,7 +60,7 @@ def cmd_start(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_ssh(args: argparse.Namespace, paths: Paths) -> int:
-    image = ensure_image(paths)
+    image = ensure_image(paths, suite=args.suite)
     machine = Machine.attach(image, _manual_dir(paths))
     if not machine.ports:
         print("no manual VM running (scripts/vm.py start)", file=sys.stderr)
@@ -70,7 +73,7 @@ def cmd_ssh(args: argparse.Namespace, paths: Paths) -> int:
 
 
 def cmd_stop(args: argparse.Namespace, paths: Paths) -> int:
-    image = ensure_image(paths)
+    image = ensure_image(paths, suite=args.suite)
     Machine.attach(image, _manual_dir(paths)).stop()
     print("stopped; no QEMU process or forwarded port left")
     return 0
@@ -78,6 +81,8 @@ def cmd_stop(args: argparse.Namespace, paths: Paths) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--suite", choices=SUITES, default=None,
+                        help=f"Debian release (default: ${SUITE_ENV} or {DEFAULT_SUITE})")
     sub = parser.add_subparsers(dest="command_name", required=True)
     build = sub.add_parser("build", help="build (or reuse) the cached image")
     build.add_argument("--rebuild", action="store_true", help="ignore the cached image")

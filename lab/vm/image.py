@@ -1,14 +1,19 @@
-"""The cached Debian 12 VM image with ZFS prebuilt for the guest kernel.
+"""The cached Debian VM image (13 "trixie" by default, 12 "bookworm" on request) with ZFS
+prebuilt for the guest kernel.
 
-Built once per recipe (about 8–10 min of CPU): ``debootstrap`` of bookworm with a kernel,
-systemd and sshd; then, in a private-mount-namespace chroot of that tree, ``contrib`` plus
-``linux-headers-<guest kernel>``, ``zfs-dkms`` and ``zfsutils-linux`` so DKMS builds ``zfs.ko``
-natively for the guest kernel (building inside a TCG guest is far too slow); finally
-``mkfs.ext4 -d`` packs the tree into a raw file (no loop device, no mount) that becomes
+The release comes from ``$PBS_FLEET_VM_SUITE`` (one of the lab's releases,
+:data:`lab.sandbox.rootfs.SUITES`; default :data:`DEFAULT_SUITE`). Each release has its own
+cached image. Built once per recipe (about 8–10 min of CPU): ``debootstrap`` of the release
+with a kernel, systemd and sshd; then, in a private-mount-namespace chroot of that tree,
+``contrib`` plus ``linux-headers-<guest kernel>``, ``zfs-dkms`` and ``zfsutils-linux`` so DKMS
+builds ``zfs.ko`` natively for the guest kernel (building inside a TCG guest is far too slow);
+finally ``mkfs.ext4 -d`` packs the tree into a raw file (no loop device, no mount) that becomes
 ``base.qcow2``, and the kernel and initrd are copied out for a direct ``-kernel`` boot.
 
-The cache directory is ``<cache>/vm/<key>/`` where the key hashes the recipe (this module's
-source, package list, mirror) and the host's candidate version of ``linux-image-amd64``.
+The cache directory is ``<cache>/vm/<suite>-zfs-<key>/`` where the key hashes the recipe (the
+release, this module's source, package list, mirror) and the host's candidate version of
+``linux-image-amd64``. On trixie that is OpenZFS 2.3 (``zfs-dkms`` from trixie contrib) built
+for the trixie kernel (6.12) against its own ``linux-headers``.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.sandbox.rootfs import SUITES
 from lab.vm import chroot as chroot_module
 from lab.vm.chroot import chroot_sh
 from lab.vm.config import Paths, VmError
 from lab.vm.proc import run
 
-SUITE = "bookworm"
+#: The release the tier boots unless ``$PBS_FLEET_VM_SUITE`` names another of :data:`SUITES`.
+DEFAULT_SUITE = "trixie"
+SUITE_ENV = "PBS_FLEET_VM_SUITE"
 MIRROR = "http://deb.debian.org/debian"
 ROOT_LABEL = "pfroot"
 IMAGE_SIZE = "10G"
@@ -52,19 +60,39 @@ MASKED_UNITS = (
     "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
     "man-db.timer", "systemd-networkd-wait-online.service",
 )
-SOURCES = f"""\
+
+
+def sources(suite: str) -> str:
+    """The guest's deb822 Debian sources: main and contrib (zfs-dkms lives in contrib)."""
+    return f"""\
 Types: deb
 URIs: {MIRROR}
-Suites: {SUITE} {SUITE}-updates
+Suites: {suite} {suite}-updates
 Components: main contrib
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb
 URIs: http://deb.debian.org/debian-security
-Suites: {SUITE}-security
+Suites: {suite}-security
 Components: main contrib
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
+
+
+def vm_suite(suite: str | None = None) -> str:
+    """*suite*, else ``$PBS_FLEET_VM_SUITE``, else :data:`DEFAULT_SUITE`; checked against
+    the lab's releases.
+
+    Example::
+
+        vm_suite()            # "trixie" unless PBS_FLEET_VM_SUITE=bookworm
+    """
+    chosen = suite or os.environ.get(SUITE_ENV) or DEFAULT_SUITE
+    if chosen not in SUITES:
+        raise VmError(f"no VM image for Debian {chosen!r} ({SUITE_ENV}): "
+                      f"choose one of {', '.join(SUITES)}")
+    return chosen
+
 NETWORK = "[Match]\nName=en*\n\n[Network]\nDHCP=ipv4\n"
 
 
@@ -105,24 +133,24 @@ def _candidate_kernel() -> str:
     return ""
 
 
-def cache_key() -> str:
-    """Hash of everything that shapes the image."""
-    material = "\n".join([SUITE, MIRROR, *PACKAGES, *APT_PACKAGES, *ZFS_PACKAGES,
-                          *MASKED_UNITS, SOURCES, NETWORK, _candidate_kernel(),
+def cache_key(suite: str) -> str:
+    """Hash of everything that shapes the *suite* image."""
+    material = "\n".join([suite, MIRROR, *PACKAGES, *APT_PACKAGES, *ZFS_PACKAGES,
+                          *MASKED_UNITS, sources(suite), NETWORK, _candidate_kernel(),
                           inspect.getsource(configure), inspect.getsource(provision),
                           inspect.getsource(chroot_module)])
     return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
-def configure(root: Path) -> None:
-    """Make the debootstrapped tree bootable and reachable: fstab, network, users, ssh."""
+def configure(root: Path, suite: str) -> None:
+    """Make the debootstrapped *suite* tree bootable and reachable: fstab, network, users, ssh."""
     etc = root / "etc"
     (etc / "fstab").write_text(f"LABEL={ROOT_LABEL} / ext4 errors=remount-ro 0 1\n")
     (etc / "hostname").write_text("pf-vm\n")
     (etc / "hosts").write_text("127.0.0.1 localhost\n127.0.1.1 pf-vm\n")
     (etc / "machine-id").write_text("")
     (etc / "apt/sources.list").unlink(missing_ok=True)
-    (etc / "apt/sources.list.d/debian.sources").write_text(SOURCES)
+    (etc / "apt/sources.list.d/debian.sources").write_text(sources(suite))
     (etc / "systemd/network/10-en.network").write_text(NETWORK)
     resolv = etc / "resolv.conf"
     resolv.unlink(missing_ok=True)
@@ -201,8 +229,8 @@ def _pack(root: Path, out: Path, kernel: str, log: Path) -> None:
     raw.unlink()
 
 
-def build(directory: Path, log: Path) -> None:
-    """Build the image into *directory* (which must not exist yet)."""
+def build(directory: Path, log: Path, suite: str) -> None:
+    """Build the *suite* image into *directory* (which must not exist yet)."""
     work = directory.with_name(directory.name + ".build")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -211,29 +239,31 @@ def build(directory: Path, log: Path) -> None:
     run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pbs-fleet-vm",
          "-f", work / "id_ed25519"])
     public_key = (work / "id_ed25519.pub").read_text()
-    run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), SUITE, tree,
+    run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), suite, tree,
          MIRROR], log=log, timeout=2400)
-    configure(tree)
+    configure(tree, suite)
     kernel = _guest_kernel(tree)
     provision(tree, kernel, log)
     _authorize(tree, public_key)
     _pack(tree, work, kernel, log)
     manifest = {"kernel": kernel, "zfs": _package_version(tree, "zfs-dkms"),
-                "suite": SUITE, "key": directory.name,
+                "suite": suite, "key": directory.name,
                 "build_seconds": f"{time.monotonic() - started:.1f}"}
     (work / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(tree)
     work.rename(directory)
 
 
-def ensure_image(paths: Paths, *, rebuild: bool = False) -> Image:
-    """The cached image for the current recipe, built first when missing (locked)."""
+def ensure_image(paths: Paths, *, suite: str | None = None, rebuild: bool = False) -> Image:
+    """The cached image of *suite* (default :func:`vm_suite`) for the current recipe, built
+    first when missing (locked)."""
+    suite = vm_suite(suite)
     paths.cache.mkdir(parents=True, exist_ok=True)
-    directory = paths.cache / f"debian12-zfs-{cache_key()}"
+    directory = paths.cache / f"{suite}-zfs-{cache_key(suite)}"
     with open(paths.cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if rebuild:
             shutil.rmtree(directory, ignore_errors=True)
         if not (directory / "manifest.json").exists():
-            build(directory, paths.cache / f"build-{directory.name}.log")
+            build(directory, paths.cache / f"build-{directory.name}.log", suite)
     return Image(directory)

@@ -1,5 +1,8 @@
 """Session fixtures of the real-kernel tier: one VM per session, torn down at the end.
 
+The guest runs Debian 13 "trixie" (OpenZFS 2.3); ``PBS_FLEET_VM_SUITE=bookworm make test-vm``
+runs the same tier on Debian 12 (its own cached image).
+
 The VM is booted once (about a minute under TCG) and shared: tests are ordered by file name
 (smoke, safety, converge, reboot) and each states what it expects from the ones before.
 Wall times (image, boot, each test) go to ``$PBS_FLEET_STATE/vm/last-run.json`` and are
@@ -36,14 +39,15 @@ def vm_paths() -> Paths:
 
 @pytest.fixture(scope="session")
 def vm_image(vm_paths: Paths) -> Image:
-    """The cached image (built here on a cold cache); skips only when QEMU cannot run at all."""
+    """The cached image of the chosen release (built here on a cold cache); skips only when
+    QEMU cannot run at all."""
     try:
         require_vm_tools()
     except VmUnavailable as exc:
         pytest.skip(f"real-kernel tier unavailable: {exc}")
     started = time.monotonic()
     image = ensure_image(vm_paths)
-    TIMINGS["image (build or reuse)"] = time.monotonic() - started
+    TIMINGS[f"image {image.manifest['suite']} (build or reuse)"] = time.monotonic() - started
     return image
 
 

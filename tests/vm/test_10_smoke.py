@@ -7,9 +7,17 @@ from pathlib import Path
 import pytest
 
 from lab.vm import DISK_SERIALS, Image, Machine, Shell
+from lab.vm.image import vm_suite
 from tests.vm.disks import OTHER_POOL, POOLED, dev, prepare_used_disks
 
 pytestmark = pytest.mark.vm
+
+
+def test_guest_runs_the_requested_release(guest: Shell, vm_image: Image) -> None:
+    """The guest is the Debian release asked for ($PBS_FLEET_VM_SUITE, default trixie)."""
+    assert vm_image.manifest["suite"] == vm_suite()
+    os_release = guest.check(". /etc/os-release && echo $VERSION_CODENAME").strip()
+    assert os_release == vm_suite()
 
 
 def test_guest_runs_the_image_kernel_with_systemd(guest: Shell, vm_image: Image) -> None:
@@ -30,7 +38,10 @@ def test_data_disks_appear_by_id_and_blank(guest: Shell) -> None:
 
 def test_zfs_module_and_pool_by_hand(guest: Shell, vm_image: Image) -> None:
     guest.check("modprobe zfs")
-    assert guest.check("cat /sys/module/zfs/version").strip() in vm_image.manifest["zfs"]
+    version = guest.check("cat /sys/module/zfs/version").strip()
+    assert version in vm_image.manifest["zfs"]
+    if vm_image.manifest["suite"] == "trixie":
+        assert version.startswith("2.3"), f"Debian 13 ships OpenZFS 2.3, the guest runs {version}"
     prepare_used_disks(guest)
     assert guest.check(f"zpool get -H -o value ashift {OTHER_POOL}").strip() == "12"
     assert guest.check(f"zpool list -H -o health {OTHER_POOL}").strip() == "ONLINE"
