@@ -8,14 +8,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from deploys.agent.package import default_deb
 from lab import simulators
 from lab.deploy_data import KEYRING, keyring_server
 from lab.pbs_setup import MAKE_CERT, PROXY_UNIT, PROXY_UNIT_PATH, START_PROXY
 from lab.sandbox.pyinfra_run import PyinfraResult, run_pyinfra
-from lab.vm import Machine, Shell
+from lab.vm import Machine, Shell, VmError
 
 REPO = Path(__file__).resolve().parents[2]
-#: What a deploy run reads from the checkout (frozen per session, see :func:`freeze`).
+#: What a deploy run reads from the checkout (frozen per session, see :func:`freeze`); besides
+#: these trees, ``pyproject.toml`` (the agent's version) and the agent's ``.deb`` from ``make deb``.
 CHECKOUT_PARTS = ("deploys", "templates", "inventories", "pbs_agent", "lab/fixtures")
 GATEWAY = "10.0.2.2"
 
@@ -58,6 +60,13 @@ def freeze(target: Path) -> Path:
         for part in CHECKOUT_PARTS:
             shutil.copytree(REPO / part, target / part,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        deb = default_deb(REPO)
+        if not deb.is_file():
+            raise VmError(f"{deb}: no agent package to deploy; build it with `make deb`")
+        for path in (REPO / "pyproject.toml", deb):
+            copy = target / path.relative_to(REPO)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
         (target / ".complete").touch()
     return target
 

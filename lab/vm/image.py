@@ -42,10 +42,11 @@ ROOT_LABEL = "pfroot"
 IMAGE_SIZE = "10G"
 DEPLOY_USER = "deploy"
 # debootstrap's own resolver ignores virtual packages, so it gets only the boot essentials;
-# everything else is installed by apt in the chroot.
+# everything else is installed by apt in the chroot. e2fsprogs is named because trixie's
+# minbase lacks it (Priority: important since Debian 13), and the ext4 root needs fsck.ext4.
 PACKAGES = (
     "linux-image-amd64", "systemd-sysv", "udev", "dbus", "libpam-systemd", "openssh-server",
-    "sudo", "iproute2", "nftables", "procps", "kmod", "python3", "ca-certificates",
+    "sudo", "iproute2", "nftables", "procps", "kmod", "python3", "ca-certificates", "e2fsprogs",
 )
 APT_PACKAGES = (
     "apt-utils", "iputils-ping", "netcat-openbsd", "less", "curl", "gnupg", "fdisk",
