@@ -71,6 +71,15 @@ def merged(settings: dict[str, int | str], extra: dict[str, int | str]) -> dict[
     return {**SECURITY_SYSCTL, **settings, **extra}
 
 
+def ram_for_sizing(mem_total_bytes: int) -> int:
+    """RAM as sized for the ARC: ``MemTotal`` rounded to the nearest GiB (at least 1 GiB).
+
+    ``MemTotal`` moves by a few MiB between boots (kernel reservations, a new kernel); sizing
+    from the rounded figure keeps the ARC file unchanged across reboots.
+    """
+    return max(GIB, (mem_total_bytes + GIB // 2) // GIB * GIB)
+
+
 def arc_max_bytes(ram_bytes: int, percent: int) -> int:
     """ARC limit: *percent* of RAM, at least 1 GiB, rounded down to a MiB."""
     return max(GIB, ram_bytes * percent // 100) // (1024**2) * (1024**2)
@@ -85,6 +94,7 @@ def sysctl_step(ram_bytes: int) -> None:
     sysctl_apply(name="Apply sysctl settings live", settings=settings,
                  skip_unsettable=schema.value(host, "test_only_sysctl_skip_unsettable"))
     percent = schema.value(host, "zfs_arc_max_percent")
+    ram_bytes = ram_for_sizing(ram_bytes)
     arc = arc_max_bytes(ram_bytes, percent)
     files.put(name=f"ZFS ARC limit {ZFS_CONF}", dest=ZFS_CONF, mode="644",
               src=templates.render_io("zfs/zfs.conf.j2", percent=percent, ram_bytes=ram_bytes,

@@ -9,7 +9,13 @@ import pytest
 from deploys.node import pbs_node
 from deploys.sysctl.facts import SysctlState
 from deploys.sysctl.operations import normalise, set_command
-from deploys.sysctl.steps import DEFAULT_SYSCTL, SECURITY_SYSCTL, arc_max_bytes, merged
+from deploys.sysctl.steps import (
+    DEFAULT_SYSCTL,
+    SECURITY_SYSCTL,
+    arc_max_bytes,
+    merged,
+    ram_for_sizing,
+)
 from deploys.templates import render
 from tests.deploys import fakehost
 
@@ -93,3 +99,15 @@ def test_kernel_hardening_is_always_added_and_overridable():
     assert got["kernel.kptr_restrict"] == 2 and got["fs.protected_fifos"] == 2
     assert got["net.ipv4.conf.all.rp_filter"] == 2 and got["net.core.somaxconn"] == 4096
     assert "net.core.rmem_max" not in got  # sysctl_settings replaced the buffer defaults
+
+
+@pytest.mark.parametrize("mem_total", [4 * GIB - 190 * 2**20, 4 * GIB - 187 * 2**20 + 4096,
+                                       4 * GIB + 3 * 2**20])
+def test_zfs_conf_does_not_move_with_memtotal_between_boots(mem_total):
+    # MemTotal shifts by a few MiB between boots (kernel reservations, a new kernel); the ARC
+    # file must not, or every reboot makes the next deploy run change it (VM tier, reboot test).
+    ram = ram_for_sizing(mem_total)
+    assert ram == 4 * GIB
+    text = render("zfs/zfs.conf.j2", percent=50, ram_bytes=ram,
+                  arc_max_bytes=arc_max_bytes(ram, 50))
+    assert f"zfs_arc_max={2 * GIB}" in text
