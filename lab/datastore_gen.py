@@ -13,6 +13,7 @@ far too long for a million chunks. About 2 s per 100,000 chunks here.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -140,6 +141,28 @@ def _write_group(root: str, gi: int, pool: list[bytes], n: int, base: int, chang
         with open(os.path.join(sdir, "index.json.blob"), "wb") as fh:
             fh.write(f.encode_manifest(btype, str(1000 + gi), t, files, {
                 "verify_state": {"state": "ok", "upid": "UPID:bench"}}))
+
+
+def build_long_retention(root: str, entries: int, snapshots: int) -> None:
+    """One VM group of *snapshots* daily backups of a disk of *entries* chunks (all
+    different, none on disk: all missing): the memory bound's hard case, a group of many
+    large snapshots. The index files are hard links of one file (outside the datastore),
+    so this costs one index on disk while the agent reads *snapshots* of them."""
+    os.makedirs(os.path.join(root, ".chunks", "0000"))
+    rng = np.random.default_rng(5)
+    digests = rng.integers(0, 2**63, size=entries * 4, dtype=np.uint64).tobytes()
+    index = os.path.join(os.path.dirname(root), "long-retention-disk.fidx")
+    head = bytearray(f.encode_fidx([], size=entries << 22)[: f.INDEX_HEADER_SIZE])
+    head[32:64] = hashlib.sha256(digests).digest()  # the index checksum PBS writes
+    with open(index, "wb") as fh:
+        fh.write(bytes(head) + digests)
+    for day in range(snapshots):
+        snap = os.path.join(root, "vm", "100", f"2024-06-{day + 1:02d}T02:00:00Z")
+        os.makedirs(snap)
+        os.link(index, os.path.join(snap, "drive-scsi0.img.fidx"))
+        with open(os.path.join(snap, "index.json.blob"), "wb") as fh:
+            fh.write(f.encode_manifest("vm", "100", START + day * DAY, []))
+    os.unlink(index)
 
 
 def built_shape(root: str) -> Shape | None:

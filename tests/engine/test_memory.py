@@ -3,14 +3,11 @@ input, under a real limit (``prlimit --data``); a limit that is hit is a typed e
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from pbs_agent import formats as f
+from lab.datastore_gen import build_long_retention
 
 from .conftest import run_report
 
@@ -22,24 +19,6 @@ def _bound(referenced: int) -> int:
     return BASE + PER_CHUNK * referenced
 
 
-def _long_retention_store(root: Path, entries: int, snapshots: int) -> None:
-    """One VM group of *snapshots* daily backups of a disk of *entries* chunks (all
-    different, none on disk: all missing). The index files are hard links of one file, so
-    the test costs one index on disk while the engine sees *snapshots* of them."""
-    (root / ".chunks" / "0000").mkdir(parents=True)
-    rng = np.random.default_rng(5)
-    digests = rng.integers(0, 2**63, size=entries * 4, dtype=np.uint64).tobytes()
-    index = root.parent / "disk.fidx"  # outside the datastore; hard-linked into it
-    head = bytearray(f.encode_fidx([], size=entries * 4 * MIB)[: f.INDEX_HEADER_SIZE])
-    head[32:64] = hashlib.sha256(digests).digest()  # the index checksum PBS writes
-    index.write_bytes(bytes(head) + digests)
-    group = root / "vm" / "100"
-    for day in range(snapshots):
-        snap = group / f"2024-06-{day + 1:02d}T02:00:00Z"
-        snap.mkdir(parents=True)
-        os.link(index, snap / "drive-scsi0.img.fidx")
-        (snap / "index.json.blob").write_bytes(f.encode_manifest("vm", "100", day, []))
-    index.unlink()
 
 
 @pytest.mark.parametrize("state", [None, "st"])
@@ -48,7 +27,7 @@ def test_long_retention_group_within_the_bound(scratch_dir: Path, state: str | N
     of a group in memory at once (8 MB each) to persist them as one record."""
     root = scratch_dir / "ds"
     entries = 1 << 20
-    _long_retention_store(root, entries, 40)
+    build_long_retention(str(root), entries, 40)
     limit = _bound(entries)
     run = run_report(str(root), state_dir=state, timeout=300,
                      prefix=["prlimit", f"--data={limit}", "--"])
@@ -65,7 +44,7 @@ def test_long_retention_group_within_the_bound(scratch_dir: Path, state: str | N
 
 def test_hitting_the_limit_is_a_typed_error(scratch_dir: Path) -> None:
     root = scratch_dir / "ds"
-    _long_retention_store(root, 1 << 20, 3)
+    build_long_retention(str(root), 1 << 20, 3)
     run = run_report(str(root), timeout=120, prefix=["prlimit", f"--data={90 * MIB}", "--"])
     assert run.returncode == 2, run.stderr[-2000:]
     assert "Traceback" not in run.stderr
