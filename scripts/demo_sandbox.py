@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from deploys.conventions import DEBIAN_RELEASES, DEFAULT_DEBIAN  # noqa: E402
 from lab.deploy_data import (  # noqa: E402
     HEALTHY_OVERRIDES,
     keyring_server,
@@ -68,15 +69,16 @@ def print_agent(demo: str, report: str, once: str, served: str) -> None:
         print("  (agent not answering)")
 
 
-DEBIAN = {"12": "bookworm", "13": "trixie"}
+DEBIAN = {release.version: release.codename for release in DEBIAN_RELEASES}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="deploy runs (default 2)")
     parser.add_argument("--keep", action="store_true", help="leave the host running")
-    parser.add_argument("--debian", choices=sorted(DEBIAN), default="13",
-                        help="Debian release of the host (default 13: PBS 4; 12: PBS 3)")
+    parser.add_argument("--debian", choices=sorted(DEBIAN), default=DEFAULT_DEBIAN.version,
+                        help=f"Debian release of the host (default {DEFAULT_DEBIAN.version}: "
+                             f"PBS {DEFAULT_DEBIAN.pbs_major})")
     args = parser.parse_args()
     # step lines on a terminal (stderr), nothing extra in logs; results go to stdout
     steps = Steps(3 + args.runs + 1)

@@ -11,12 +11,11 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 
 from deploys import schema
+from deploys.conventions import DEBIAN_RELEASES, debian_release
 from deploys.fact_overrides import OVERRIDE_FILE
 from deploys.host_facts import HostSurvey
 
 GIB = 1024**3
-#: Debian major version -> (codename, PBS major version).
-SUPPORTED_DEBIAN = {"12": ("bookworm", 3), "13": ("trixie", 4)}
 RAID_DRIVERS = ("megaraid_sas", "hpsa", "aacraid", "smartpqi")
 HBA_DRIVERS = ("mpt3sas", "mpt2sas")
 _RAID_MODEL = re.compile(r"PERC|LOGICAL VOLUME|ServeRAID|MR9\d{3}|RAID", re.IGNORECASE)
@@ -59,11 +58,13 @@ def _check_platform(s: dict[str, Any], v: Verdict, over: list[str]) -> None:
     if s.get("arch") not in ("amd64", "x86_64"):
         v.add("arch", f"architecture {s.get('arch') or 'unknown'} is not amd64", over)
     major = str(s.get("os_version", "")).split(".")[0]
-    if s.get("os_id") != "debian" or major not in SUPPORTED_DEBIAN:
+    release = debian_release(major) if major.isdigit() else None
+    if s.get("os_id") != "debian" or release is None:
+        names = " or ".join(r.version for r in DEBIAN_RELEASES)
         v.add("debian", f"OS {s.get('os_id') or '?'} {s.get('os_version') or '?'} "
-                        "is not Debian 12 or 13", over)
+                        f"is not Debian {names}", over)
     else:
-        v.codename, v.pbs_major = SUPPORTED_DEBIAN[major]
+        v.codename, v.pbs_major = release.codename, release.pbs_major
     if not s.get("aes_ni"):
         v.add("aes_ni", "CPU lacks AES-NI (PBS encryption and TLS would crawl)", over)
 

@@ -16,12 +16,16 @@ import os
 import shutil
 from pathlib import Path
 
+from deploys.conventions import DEBIAN_RELEASES
 from lab.sandbox.config import APT_PROXY_URL, HarnessError, Paths
 from lab.sandbox.proc import run
 
-#: Debian releases a sandbox host can run; SUITE is the one hosts get unless asked otherwise.
-SUITES = ("bookworm", "trixie")
-SUITE = "bookworm"
+#: Debian releases a sandbox host can run: every release a PBS node may run (one list, in
+#: deploys.conventions). Tests that cover a platform are parametrized over all of them, and
+#: ``make demo`` boots the default (Debian 13); SUITE is what a host gets when a test names no
+#: release: the oldest supported, so the unparametrized tests keep Debian 12 / PBS 3 covered.
+SUITES = tuple(release.codename for release in DEBIAN_RELEASES)
+SUITE = DEBIAN_RELEASES[0].codename
 # The mirror this machine's apt uses too; override for a local mirror (part of the cache key).
 MIRROR = os.environ.get("PBS_FLEET_MIRROR", "http://deb.debian.org/debian")
 # No libpam-systemd: a per-login `systemd --user` would cost 3 more inotify instances per

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploys.conventions import DEFAULT_DEBIAN
 from lab.sandbox.rootfs import SUITES
 from lab.vm import chroot as chroot_module
 from lab.vm.chroot import chroot_sh
@@ -35,7 +36,7 @@ from lab.vm.config import Paths, VmError
 from lab.vm.proc import run
 
 #: The release the tier boots unless ``$PBS_FLEET_VM_SUITE`` names another of :data:`SUITES`.
-DEFAULT_SUITE = "trixie"
+DEFAULT_SUITE = DEFAULT_DEBIAN.codename
 SUITE_ENV = "PBS_FLEET_VM_SUITE"
 MIRROR = "http://deb.debian.org/debian"
 ROOT_LABEL = "pfroot"

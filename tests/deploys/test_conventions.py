@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from deploys import conventions
+
 DEPLOYS = Path(__file__).resolve().parents[2] / "deploys"
 
 
@@ -60,3 +62,17 @@ def test_every_operation_and_fact_follows_pyinfra_conventions() -> None:
              for path in sorted(DEPLOYS.rglob("*.py"))}
     assert sum("operations" in name or "facts" in name for name in found) >= 10
     assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+def test_one_list_of_debian_releases_feeds_every_room():
+    from deploys.apt.steps import KEYRINGS
+    from lab.sandbox import rootfs
+    from lab.vm.image import DEFAULT_SUITE
+
+    codenames = [release.codename for release in conventions.DEBIAN_RELEASES]
+    assert conventions.DEFAULT_DEBIAN.codename == "trixie" == DEFAULT_SUITE  # PBS 4 by default
+    assert list(rootfs.SUITES) == codenames  # the lab builds a rootfs for every release
+    assert sorted(KEYRINGS) == sorted(codenames)  # and the deploy pins a keyring for each
+    assert conventions.debian_release("12") == conventions.debian_release("bookworm")
+    assert conventions.debian_release("12").pbs_major == 3  # type: ignore[union-attr]
+    assert conventions.debian_release("11") is None

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from deploys.audit import tools
+from deploys.conventions import DEBIAN_RELEASES
 from lab.deploy_data import HEALTHY_OVERRIDES, keyring_server, pbs_host_data
 from lab.pbs_setup import prepare_pbs
 from lab.sandbox import HarnessError, run_pyinfra
@@ -38,7 +39,7 @@ CA_ON_HOST = "/etc/pbs-fleet-test-ca.pem"
 #: The goals of issue 17 (docs/hardening.md): what every release's audit must reach.
 AGENT_EXPOSURE_GOAL = 2.0
 LYNIS_GOAL = 80
-DEBIAN_VERSION = {"bookworm": 12, "trixie": 13}
+DEBIAN_VERSION = {release.codename: int(release.version) for release in DEBIAN_RELEASES}
 
 
 def scap_content(release: str) -> tuple[Path | None, str]:
