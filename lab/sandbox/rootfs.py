@@ -63,15 +63,13 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
 
 
-SOURCES = sources(SUITE)
-
-
-def customise(root: Path) -> None:
-    """Make a debootstrapped tree a sandbox base: apt via the host's cache, quiet units."""
+def customise(root: Path, suite: str) -> None:
+    """Make a debootstrapped *suite* tree a sandbox base: apt via the host's cache, quiet units."""
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
-    (root / "etc/apt/sources.list.d/debian.sources").write_text(SOURCES)
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(sources(suite))
+    # Retries: one dropped connection between the cache and the mirror must not fail a test.
     (root / "etc/apt/apt.conf.d/01proxy").write_text(
-        f'Acquire::http::Proxy "{APT_PROXY_URL}";\n')
+        f'Acquire::http::Proxy "{APT_PROXY_URL}";\nAcquire::Retries "3";\n')
     for unit in MASKED_UNITS:
         link = root / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
@@ -113,9 +111,7 @@ def build_tarball(paths: Paths, suite: str = SUITE) -> Path:
     try:
         run(["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
              suite, str(work), MIRROR], timeout=900)
-        customise(work)
-        # (customise's text is part of the cache key: the bookworm key stays what it was)
-        (work / "etc/apt/sources.list.d/debian.sources").write_text(sources(suite))
+        customise(work, suite)
         partial = tarball.with_suffix(".partial")
         run(["tar", "--numeric-owner", "--xattrs", "-cpf", str(partial),
              "--use-compress-program=zstd -T0 -3", "-C", str(work), "."], timeout=300)

@@ -117,7 +117,7 @@ def test_damaged_state_files_are_rebuilt(small_demo: str, tmp_path: Path) -> Non
 
 
 KILLER = """
-import os, random, sys
+import os, random, sys, time
 from pbs_agent.engine import scan_datastore
 root, state = sys.argv[1], sys.argv[2]
 rng = random.Random(os.getpid())
@@ -127,8 +127,9 @@ while True:
         for fn in files:
             if rng.random() < 0.5:
                 os.unlink(os.path.join(dirpath, fn))
+    started = time.monotonic()
     scan_datastore(root, state_dir=state)
-    print("scan", flush=True)
+    print(f"scan {time.monotonic() - started:.3f}", flush=True)
 """
 
 
@@ -145,8 +146,9 @@ def test_kill_9_during_state_writes_never_gives_a_wrong_report(small_demo, tmp_p
         proc = subprocess.Popen([sys.executable, "-c", KILLER, small_demo, str(state)],
                                 stdout=subprocess.PIPE, env=env, text=True)
         assert proc.stdout is not None
-        proc.stdout.readline()  # imports done, one full scan written
-        time.sleep(rng.uniform(0.0, 0.08))
+        first = proc.stdout.readline()  # imports done, one full scan written
+        # kill anywhere in the next two scans, however slow this machine is right now
+        time.sleep(rng.uniform(0.0, 2 * float(first.split()[1])))
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         scans += 1 + out.count("scan")

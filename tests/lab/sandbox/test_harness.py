@@ -120,7 +120,9 @@ def test_kernel_wide_sysctls_stay_put(fresh_sandbox_host: SandboxHost,
 
 def test_apt_reaches_debian_through_the_cache(fresh_sandbox_host: SandboxHost) -> None:
     host = fresh_sandbox_host
-    assert "3142" in host.exec("cat /etc/apt/apt.conf.d/01proxy").stdout
+    proxy = host.exec("cat /etc/apt/apt.conf.d/01proxy").stdout
+    assert "3142" in proxy and 'Acquire::Retries "3"' in proxy
+    assert "bookworm-security" in host.exec("cat /etc/apt/sources.list.d/debian.sources").stdout
     # No route off the sandbox LAN: only the proxy on this machine can reach the mirror.
     assert host.exec("ip route get 203.0.113.80", check=False).returncode != 0
     result = host.ssh("apt-get -q update && apt-get install -qy --no-install-recommends hello"
