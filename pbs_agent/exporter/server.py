@@ -248,6 +248,7 @@ class ExporterServer:
                     _TLS(reader, writer, web.tls)
                 await conn.start(HANDSHAKE_TIMEOUT)
                 await self._serve_connection(conn, web)
+                await conn.close()
             done = True
         except (OSError, EOFError, ssl.SSLError, TimeoutError, ValueError) as exc:
             self.failures.note(peer, _reason(exc))
@@ -288,7 +289,8 @@ class ExporterServer:
                 loop = asyncio.get_running_loop()
                 resp = await loop.run_in_executor(self._pool, self._respond, req)
                 keep = req.keep_alive
-            await conn.send(_encode(resp, keep, web.headers, head_only=req.method == "HEAD"))
+            await conn.send(_encode(resp, keep, web.headers, head_only=req.method == "HEAD",
+                                    http10=req.version == "HTTP/1.0"))
             if not keep:
                 return
             wait = IDLE_TIMEOUT
@@ -353,6 +355,9 @@ class _Conn:
 
     async def send(self, data: bytes) -> None:
         raise NotImplementedError
+
+    async def close(self) -> None:
+        """End the session cleanly before the TCP close (nothing for plain HTTP)."""
 
 
 class _Plain(_Conn):
@@ -425,6 +430,14 @@ class _TLS(_Conn):
         self.tls.write(data)
         await self._flush()
 
+    async def close(self) -> None:
+        """Send close_notify (without waiting for the client's): a client reading to EOF
+        otherwise sees a truncation ("unexpected eof while reading")."""
+        with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: the client's is due
+            self.tls.unwrap()
+        with contextlib.suppress(OSError, TimeoutError):
+            await self._flush(1.0)
+
 
 async def _read_head(conn: _Conn, buf: bytes, wait: float) -> tuple[bytes, bytes] | None:
     """A request's line and headers, and what followed them; None when the client closed
@@ -468,7 +481,9 @@ def _parse(head: bytes) -> Request | None:
 
 
 def _encode(resp: Response, keep_alive: bool, web_headers: dict[str, str], *,
-            head_only: bool = False) -> bytes:
+            head_only: bool = False, http10: bool = False) -> bytes:
+    """The response's bytes; *http10*: the request was HTTP/1.0, whose keep-alive holds
+    only when the response confirms it."""
     reason = http.client.responses.get(resp.status, "")
     lines = [f"HTTP/1.1 {resp.status} {reason}", f"Server: {SERVER}",
              f"Date: {email.utils.formatdate(usegmt=True)}", f"Content-Type: {resp.ctype}",
@@ -476,5 +491,7 @@ def _encode(resp: Response, keep_alive: bool, web_headers: dict[str, str], *,
     lines += [f"{k}: {v}" for k, v in {**web_headers, **resp.headers}.items()]
     if not keep_alive:
         lines.append("Connection: close")
+    elif http10:
+        lines.append("Connection: keep-alive")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head_only
                                                                   else resp.body)

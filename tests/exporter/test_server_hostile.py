@@ -238,3 +238,34 @@ def test_new_tls_connection_is_not_held_by_nagle(tls_web: WebConfig, tls_files) 
             [sys.executable, "-c", client, str(srv.port), str(tls_files[0])],
             capture_output=True, text=True, check=True, timeout=60).stdout)
     assert sorted(times)[3] < 0.025, times
+
+
+def test_tls_connection_close_ends_with_close_notify(tls: ExporterServer, tls_files) -> None:
+    """A response with ``Connection: close`` ends the TLS session with close_notify before
+    the TCP close: an OpenSSL client that refuses ragged EOFs (ApacheBench, curl reading to
+    EOF) otherwise sees "unexpected eof while reading" and counts the scrape as failed."""
+    with socket.create_connection(("127.0.0.1", tls.port), timeout=10) as raw:
+        s = _client_ctx(tls_files).wrap_socket(raw, server_hostname="localhost",
+                                               suppress_ragged_eofs=False)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while chunk := s.recv(65536):  # SSLEOFError here: the server dropped TCP mid-session
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200") and b"Connection: close" in out
+
+
+def test_http10_keep_alive_is_confirmed_and_kept(plain: ExporterServer) -> None:
+    """An HTTP/1.0 client asking for keep-alive (ApacheBench -k) only reuses the connection
+    when the response says ``Connection: keep-alive``; without it, it waits for the close."""
+    with socket.create_connection(("127.0.0.1", plain.port), timeout=10) as s:
+        for _ in range(2):
+            s.sendall(b"GET /-/healthy HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            head = b""
+            while b"OK\n" not in head:
+                chunk = s.recv(4096)
+                assert chunk, head
+                head += chunk
+            assert b"\r\nConnection: keep-alive\r\n" in head, head
+    with socket.create_connection(("127.0.0.1", plain.port), timeout=10) as s:
+        s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")  # 1.1: persistent unsaid
+        assert b"Connection:" not in s.recv(4096)
