@@ -29,8 +29,7 @@ def pbs_node() -> None:
         host.noop(f"not in groups {', '.join(PBS_GROUPS)}: not a PBS node")
         return
     survey = _preflight()
-    apt_step(codename=survey["codename"], pbs_major=survey["pbs_major"],
-             kernel=survey.get("kernel", ""))
+    apt_step(codename=survey["codename"], kernel=survey.get("kernel", ""))
     zfs_step()
     sysctl_step(ram_bytes=survey["mem_total_bytes"])
     nftables_step(agent_port=listen_port(schema.value(host, "agent_settings")))

@@ -97,13 +97,15 @@ def keyring_for(codename: str, url: str | None, sha512: str | None) -> tuple[str
     return url, sha512
 
 
-def sources(codename: str, pbs_major: int, keyring: str, data: dict[str, Any]) -> dict[str, str]:
-    """File name -> deb822 content for the PBS sources (pure; see templates/apt)."""
+def sources(codename: str, keyring: str, data: dict[str, Any]) -> dict[str, str]:
+    """File name -> deb822 content for the PBS sources (pure; see templates/apt). The Debian
+    codename is the only release-dependent word (PBS 3 is bookworm's, PBS 4 trixie's), so the
+    upgrade's suite switch turns bookworm's files into exactly what is written for trixie."""
     inactive = data["test_only_proxmox_sources_inactive"]
     note = ("TEST-ONLY: test_only_proxmox_sources_inactive forces Enabled: no" if inactive
             else "")
     enterprise = data["pbs_repository"] == "enterprise" and data["pbs_has_subscription"]
-    common = {"codename": codename, "pbs_major": pbs_major, "keyring": keyring, "note": note}
+    common = {"codename": codename, "keyring": keyring, "note": note}
     out = {
         "pbs-enterprise.sources": templates.render(
             "apt/pbs.sources.j2", uri=ENTERPRISE_URI, component="pbs-enterprise",
@@ -131,7 +133,7 @@ def package_list(data: dict[str, Any], kernel: str = "") -> list[str]:
 
 
 @deploy("Apt")
-def apt_step(codename: str, pbs_major: int, kernel: str = "") -> None:
+def apt_step(codename: str, kernel: str = "") -> None:
     """Keyring, sources, packages. Nothing changes on a converged host."""
     data = {k: schema.value(host, k) for k in KEYS}
     url, sha512 = keyring_for(codename, data["apt_proxmox_keyring_url"],
@@ -142,7 +144,7 @@ def apt_step(codename: str, pbs_major: int, kernel: str = "") -> None:
                                                   timeout=data["apt_acquire_timeout"]))
     changes = [pinned_keyring(name="Proxmox release keyring (pinned checksum)", url=url,
                               sha512=sha512, dest=keyring_path)]
-    for filename, content in sources(codename, pbs_major, keyring_path, data).items():
+    for filename, content in sources(codename, keyring_path, data).items():
         changes.append(files.put(name=f"Apt source {filename}", src=StringIO(content),
                                  dest=f"{SOURCES_DIR}/{filename}", mode="644"))
     if data["pbs_repository"] == "enterprise" and data["pbs_has_subscription"]:

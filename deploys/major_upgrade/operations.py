@@ -67,6 +67,44 @@ def switch_suite(files: list[str], old: str = "bookworm",
     yield switch_command(files, old, new)
 
 
+def zfs_module_command(boot: str = "/boot") -> StringCommand:
+    """Shell that fails with one line when the host has ZFS pools and the kernel the reboot
+    starts (the highest ``vmlinuz-*`` in *boot*, GRUB's default) has no ``zfs`` module."""
+    script = (
+        'boot="$1"; command -v zpool >/dev/null 2>&1 || exit 0; '
+        '[ -n "$(zpool list -H -o name 2>/dev/null)" ] || exit 0; '
+        'k=$(ls "$boot" | sed -n "s/^vmlinuz-//p" | sort -V | tail -n1); [ -n "$k" ] || exit 0; '
+        'modinfo -k "$k" zfs >/dev/null 2>&1 && exit 0; '
+        'echo "kernel $k (the one the reboot starts) has no zfs module: the pools would not '
+        'be imported; not rebooting. Install linux-headers-$k and run dkms autoinstall -k $k '
+        '(zfs-dkms), then run this deploy again" >&2; exit 1'
+    )
+    return StringCommand("sh", "-c", QuoteString(script), "zfs-check", QuoteString(boot))
+
+
+@operation(is_idempotent=False)
+def zfs_module_for_next_kernel(boot: str = "/boot") -> Generator[str | PyinfraCommand, None, None]:
+    """Refuse to reboot a host with ZFS pools into a kernel without ``zfs.ko`` (a DKMS build
+    that failed or had no headers for the new kernel), which would leave the datastores
+    without their pools.
+
+    + boot: where the kernels are (the highest ``vmlinuz-<version>`` is the one booted)
+
+    **Example:**
+
+    .. code:: python
+
+        zfs_module_for_next_kernel(name="ZFS module for the kernel the reboot starts")
+    """
+    yield zfs_module_command(boot)
+
+
+#: ``is-system-running --wait`` returns when the boot has finished (running or degraded):
+#: the checks below must not race the units that start after sshd.
+WAIT_BOOT = ('state=$(timeout 900 systemctl is-system-running --wait); '
+             'echo "boot finished: ${state:-timed out after 900 s}"')
+
+
 #: What must hold after the reboot: (what, shell test). Each prints nothing on success.
 POST_CHECKS: tuple[tuple[str, str], ...] = (
     ("Debian 13", "[ \"$(cut -d. -f1 /etc/debian_version)\" = 13 ]"),

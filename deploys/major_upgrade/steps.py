@@ -61,7 +61,8 @@ def preflight() -> dict[str, Any]:
 
 @deploy("PBS 3 -> 4 upgrade")
 def upgrade() -> None:
-    """Preflight, trixie keyring, sources (all or none), full upgrade, reboot, post-checks."""
+    """Preflight, trixie keyring, sources (all or none), full upgrade, the new kernel's ZFS
+    module, reboot, post-checks once the boot has finished."""
     schema.validate(host)
     survey = preflight()
     url, sha512 = keyring_for("trixie", schema.value(host, "apt_proxmox_keyring_url"),
@@ -72,6 +73,8 @@ def upgrade() -> None:
                             files=sorted(survey.get("source_bookworm", [])))
     server.shell(name="Apt update (trixie)", commands=["apt-get update -q"])
     server.shell(name="Full upgrade to Debian 13 / PBS 4", commands=[FULL_UPGRADE])
+    operations.zfs_module_for_next_kernel(name="ZFS module for the kernel the reboot starts")
     server.reboot(name="Reboot into the trixie kernel", reboot_timeout=900)
+    server.shell(name="Wait for the boot to finish", commands=[operations.WAIT_BOOT])
     operations.post_checks(name="Post-upgrade checks (Debian 13, PBS 4, services, "
                                 "datastores, pools, firewall, agent)")

@@ -21,7 +21,7 @@ def data(**changes):
 
 
 def test_no_subscription_bookworm():
-    files = apt_step.sources("bookworm", 3, "/etc/apt/keyrings/k.gpg", data())
+    files = apt_step.sources("bookworm", "/etc/apt/keyrings/k.gpg", data())
     nosub = files["pbs-no-subscription.sources"]
     assert "URIs: http://download.proxmox.com/debian/pbs\n" in nosub
     assert "Suites: bookworm\n" in nosub and "Components: pbs-no-subscription\n" in nosub
@@ -30,27 +30,27 @@ def test_no_subscription_bookworm():
     assert "Components: pbs-enterprise" in enterprise and "Enabled: no\n" in enterprise
 
 
-def test_trixie_uses_trixie_suite_and_pbs_4():
-    files = apt_step.sources("trixie", 4, "/k", data())
+def test_trixie_uses_trixie_suite():
+    files = apt_step.sources("trixie", "/k", data())
     assert all("Suites: trixie\n" in c for c in files.values())
-    assert "Proxmox Backup Server 4" in files["pbs-no-subscription.sources"]
+    assert "packages for Debian trixie" in files["pbs-no-subscription.sources"]
 
 
 def test_enterprise_with_subscription_drops_no_subscription():
-    files = apt_step.sources("bookworm", 3, "/k", data(pbs_repository="enterprise",
+    files = apt_step.sources("bookworm", "/k", data(pbs_repository="enterprise",
                                                         pbs_has_subscription=True))
     assert set(files) == {"pbs-enterprise.sources"}
     assert "Enabled: yes" in files["pbs-enterprise.sources"]
 
 
 def test_enterprise_without_subscription_stays_disabled():
-    files = apt_step.sources("bookworm", 3, "/k", data(pbs_repository="enterprise"))
+    files = apt_step.sources("bookworm", "/k", data(pbs_repository="enterprise"))
     assert "Enabled: no" in files["pbs-enterprise.sources"]
     assert "Enabled: yes" in files["pbs-no-subscription.sources"]
 
 
 def test_test_only_switch_disables_every_proxmox_source_and_says_so():
-    files = apt_step.sources("bookworm", 3, "/k", data(test_only_proxmox_sources_inactive=True))
+    files = apt_step.sources("bookworm", "/k", data(test_only_proxmox_sources_inactive=True))
     for content in files.values():
         assert "Enabled: no\n" in content and "TEST-ONLY" in content
 

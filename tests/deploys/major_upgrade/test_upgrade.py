@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploys.major_upgrade import plan
-from deploys.major_upgrade.operations import switch_command
+from deploys.major_upgrade.operations import switch_command, zfs_module_command
 from deploys.major_upgrade.steps import upgrade
 from tests.deploys.fakehost import host_data, run
 
@@ -44,7 +44,8 @@ def test_good_host_plans_the_whole_upgrade_in_order() -> None:
     names = [n.split(" | ", 1)[-1] for n in result.op_names()]
     order = ["Proxmox trixie keyring (pinned)", "Apt sources bookworm -> trixie (all or none)",
              "Apt update (trixie)", "Full upgrade to Debian 13 / PBS 4",
-             "Reboot into the trixie kernel"]
+             "ZFS module for the kernel the reboot starts", "Reboot into the trixie kernel",
+             "Wait for the boot to finish"]
     assert [n for n in names if n in order] == order
     assert names[-1].startswith("Post-upgrade checks")
 
@@ -158,3 +159,77 @@ def test_survey_reads_the_pbs3to4_simulator_through_its_forced_colour(tmp_path: 
     problems = plan.refusals(survey, max_backup_age=86400, min_free=0)
     assert "pbs3to4 reports 2 failure(s), first: 'proxmox-backup' package is too old, " \
            "please upgrade to >= 3.4.0" in problems
+
+
+@pytest.mark.skipif(not Path("/etc/apt").is_dir(), reason="stages under /etc/apt (Debian)")
+@pytest.mark.parametrize("variant", [
+    {}, {"test_only_proxmox_sources_inactive": True},
+    {"pbs_repository": "enterprise", "pbs_has_subscription": True},
+])
+def test_switched_sources_are_what_pbs_host_writes_on_trixie(tmp_path: Path,
+                                                             variant: dict) -> None:
+    """After the upgrade, deploys/pbs_host.py must find its apt sources converged (0 changes):
+    the switch of what it wrote for bookworm (PBS 3) is byte for byte what it writes for
+    trixie (PBS 4), keyring path included."""
+    from deploys import templates
+    from deploys.apt.steps import sources
+    data = {"test_only_proxmox_sources_inactive": False, "pbs_repository": "no-subscription",
+            "pbs_has_subscription": False,
+            "apt_proxmox_mirror": "http://download.proxmox.com/debian/pbs", **variant}
+
+    def written(codename: str) -> dict[str, str]:
+        out = sources(codename, f"/etc/apt/keyrings/proxmox-release-{codename}.gpg",
+                      data)
+        out["debian-contrib.sources"] = templates.render(
+            "apt/debian-contrib.sources.j2", codename=codename,
+            mirror="http://deb.debian.org/debian",
+            security_mirror="http://security.debian.org/debian-security")
+        return out
+
+    old = written("bookworm")
+    files = []
+    for name, text in old.items():
+        (tmp_path / name).write_text(text)
+        files.append(tmp_path / name)
+    assert _switch(files).returncode == 0
+    assert {f.name: f.read_text() for f in files} == written("trixie")
+
+
+def _zfs_check(tmp_path: Path, pools: str, modules: list[str]) -> subprocess.CompletedProcess[str]:
+    """The pre-reboot check in a real shell; ``zpool`` and ``modinfo`` are scripts on PATH
+    answering as a host with *pools* and a zfs module for the kernels in *modules*."""
+    boot, bin_dir = tmp_path / "boot", tmp_path / "bin"
+    boot.mkdir()
+    bin_dir.mkdir()
+    for version in ("6.1.0-28-amd64", "6.12.57+deb13-amd64", "6.1.0-9-amd64"):
+        (boot / f"vmlinuz-{version}").touch()
+    (bin_dir / "zpool").write_text(f"#!/bin/sh\nprintf '{pools}'\n")
+    cases = " ".join(f'"{m}"' for m in modules) or '""'
+    (bin_dir / "modinfo").write_text(
+        '#!/bin/sh\n[ "$1" = -k ] || exit 2\nfor k in ' + cases +
+        '; do [ "$2" = "$k" ] && [ "$3" = zfs ] && exit 0; done\n'
+        'echo "modinfo: ERROR: Module zfs not found." >&2; exit 1\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    cmd = zfs_module_command(str(boot)).get_raw_value()
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+
+
+def test_reboot_refused_when_the_new_kernel_has_no_zfs_module(tmp_path: Path) -> None:
+    """The full upgrade installed 6.12 but DKMS built zfs only for 6.1 (no headers for 6.12):
+    rebooting would bring the host up without its pools; one line says what to do."""
+    proc = _zfs_check(tmp_path, "backup\\n", ["6.1.0-28-amd64"])
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "6.12.57+deb13-amd64" in proc.stderr and "no zfs module" in proc.stderr
+    assert "linux-headers-6.12.57+deb13-amd64" in proc.stderr
+
+
+def test_reboot_allowed_with_zfs_for_the_new_kernel_or_without_pools(tmp_path: Path) -> None:
+    ok = _zfs_check(tmp_path, "backup\\n", ["6.1.0-28-amd64", "6.12.57+deb13-amd64"])
+    assert (ok.returncode, ok.stderr) == (0, "")
+    (tmp_path / "boot").rename(tmp_path / "boot1")
+    (tmp_path / "bin").rename(tmp_path / "bin1")
+    no_pools = _zfs_check(tmp_path, "", [])
+    assert (no_pools.returncode, no_pools.stderr) == (0, "")
