@@ -166,6 +166,12 @@ class Runner:
                 last.add_metric(name, slot.last_success)
         return [ok, dur, last, errs, info]
 
+    def exposition_ready(self, gzipped: bool = False) -> bool:
+        """Whether :meth:`exposition` would return bytes already built (no render, no gzip)."""
+        with self._cache_lock:
+            generation, _, packed = self._cache
+            return generation == self._generation and (packed is not None or not gzipped)
+
     def exposition(self, gzipped: bool = False) -> bytes:
         """The whole exposition: every collector's last good text, then the agent's own.
 

@@ -5,8 +5,9 @@ one event-loop thread accepts connections (listen backlog :data:`BACKLOG`), runs
 handshake with a deadline (:data:`HANDSHAKE_TIMEOUT`, a client trickling its handshake is
 cut there) and reads each request with a deadline of its own (:data:`REQUEST_TIMEOUT`: a
 slowloris client is cut too), so a slow client never holds up the others. The responses
-themselves (basic-auth check, the cached exposition) run in a bounded pool of
-:data:`HANDLER_THREADS` threads: excess requests wait their turn; beyond
+that need work (a first bcrypt check of a password, rendering or compressing a new
+exposition) run in a bounded pool of :data:`HANDLER_THREADS` threads, excess requests waiting
+their turn; a ready-made response is sent from the loop itself; beyond
 :data:`MAX_CONNECTIONS` open connections a new one gets a 503 (plain HTTP) or is closed.
 A failed connection costs at most one log line, rate-limited, never a traceback. The TLS
 context is taken from the web config at each connection, so a renewed certificate applies
@@ -286,8 +287,8 @@ class ExporterServer:
             if (length and length.strip() != "0") or "transfer-encoding" in req.headers:
                 resp, keep = Response(413, b"Request bodies are not accepted\n"), False
             else:
-                loop = asyncio.get_running_loop()
-                resp = await loop.run_in_executor(self._pool, self._respond, req)
+                resp = self._respond(req) if self._cheap(req) else \
+                    await asyncio.get_running_loop().run_in_executor(self._pool, self._respond, req)
                 keep = req.keep_alive
             await conn.send(_encode(resp, keep, web.headers, head_only=req.method == "HEAD",
                                     http10=req.version == "HTTP/1.0"))
@@ -297,6 +298,16 @@ class ExporterServer:
             web = self.web
 
     # ----------------------------------------------------------------- responses
+
+    def _cheap(self, req: Request) -> bool:
+        """Whether *req*'s response is ready-made (no bcrypt check due, the exposition
+        already rendered and compressed): then it is sent from the event loop, saving the
+        thread hop (about a tenth of a TLS scrape's CPU, a quarter of a keep-alive one's)."""
+        if self.web.authorized_at_once(req.headers.get("authorization")) is None:
+            return False
+        if req.path.split("?", 1)[0] != "/metrics":
+            return True  # /-/healthy, the landing page, 404s: a few hundred bytes
+        return self.runner.exposition_ready(gzipped=_wants_gzip(req))
 
     def _respond(self, req: Request) -> Response:
         """One request's response (runs in the handler pool: a first bcrypt check of a
@@ -312,8 +323,7 @@ class ExporterServer:
         return handler(req) if handler is not None else Response(404, b"Not Found\n")
 
     def _metrics(self, req: Request) -> Response:
-        accept = req.headers.get("accept-encoding", "")
-        if "gzip" in (part.split(";")[0].strip() for part in accept.split(",")):
+        if _wants_gzip(req):
             return Response(200, self.runner.exposition(gzipped=True), CONTENT_TYPE,
                             {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
         return Response(200, self.runner.exposition(), CONTENT_TYPE)
@@ -457,6 +467,11 @@ async def _read_head(conn: _Conn, buf: bytes, wait: float) -> tuple[bytes, bytes
         buf += data
     head, _, rest = buf.partition(b"\r\n\r\n")
     return head + b"\r\n", rest
+
+
+def _wants_gzip(req: Request) -> bool:
+    accept = req.headers.get("accept-encoding", "")
+    return "gzip" in (part.split(";")[0].strip() for part in accept.split(","))
 
 
 def _parse(head: bytes) -> Request | None:

@@ -157,6 +157,9 @@ class SlowRunner:
         self.now = self.peak = 0
         self.lock = threading.Lock()
 
+    def exposition_ready(self, gzipped: bool = False) -> bool:
+        return False  # every exposition is rendered anew: it takes the handler pool
+
     def exposition(self, gzipped: bool = False) -> bytes:
         with self.lock:
             self.now += 1
@@ -215,6 +218,9 @@ class BigRunner:
     def __init__(self) -> None:
         self.slots: list[object] = []
 
+    def exposition_ready(self, gzipped: bool = False) -> bool:
+        return True
+
     def exposition(self, gzipped: bool = False) -> bytes:
         return b"x 1\n" * 2400
 
@@ -269,3 +275,17 @@ def test_http10_keep_alive_is_confirmed_and_kept(plain: ExporterServer) -> None:
     with socket.create_connection(("127.0.0.1", plain.port), timeout=10) as s:
         s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")  # 1.1: persistent unsaid
         assert b"Connection:" not in s.recv(4096)
+
+
+def test_a_ready_response_skips_the_handler_pool(tls: ExporterServer, tls_files,
+                                                 monkeypatch) -> None:
+    """A scrape whose exposition is built, and the health check, are answered from the
+    event loop; one that needs work (rendering, a bcrypt check) goes to the pool."""
+    used: list[str] = []
+    submit = tls._pool.submit
+    monkeypatch.setattr(tls._pool, "submit",
+                        lambda fn, *a, **k: used.append(a[0].path) or submit(fn, *a, **k))
+    ctx = _client_ctx(tls_files)
+    assert _scrape(tls.port, ctx).startswith(b"HTTP/1.1 200")  # first: renders
+    assert _scrape(tls.port, ctx).startswith(b"HTTP/1.1 200")  # then: ready-made
+    assert used == ["/metrics"]

@@ -112,7 +112,11 @@ def test_plain_http_without_config(settings: Settings) -> None:
 def test_basic_auth_checks(tls_files) -> None:
     web = parse_web_config(web_yaml(*tls_files), Path("/"))
     ok = "Basic " + base64.b64encode(b"prom:s3cret").decode()
+    assert web.authorized_at_once(ok) is None  # a bcrypt check is due: the handler pool
     assert web.authorized(ok) and web.authorized(ok)  # second time from the cache
+    assert web.authorized_at_once(ok) is True
+    assert web.authorized_at_once("Basic " + base64.b64encode(b"prom:other").decode()) is None
+    assert web.authorized_at_once("Bearer x") is False
     assert not web.authorized("Basic " + base64.b64encode(b"prom:s3cret2").decode())
     assert not web.authorized("Bearer x") and not web.authorized(None)
     assert not web.authorized("Basic !!!notbase64")
