@@ -8,13 +8,18 @@ A. Load: --clients concurrent clients (spread over --procs processes, so the cli
    own TLS work does not share one GIL) start together and make --scrapes scrapes in all,
    each on a new connection (TCP, and the TLS handshake when on), then the same again with
    one keep-alive connection per client (as Prometheus scrapes). Latency is from connect (or
-   request) to the last byte. Goal: 0 errors, p99 <= 250 ms.
+   request) to the last byte. Goal: 0 errors, p99 <= 250 ms. --client ab drives the same
+   load with ApacheBench (C and OpenSSL, one process: a client as lean as Prometheus's, so
+   the server is what is measured, not Python clients' handshakes). Each case also reports
+   the server process's CPU time per scrape (utime + stime from /proc), which the load
+   around it hardly moves.
 B. Slow TLS clients: --slow connections send the first bytes of a ClientHello and then
    one byte every 2 s; meanwhile one normal client scrapes every 0.25 s. Goal: the normal
    scrapes are not delayed, the slow clients are cut at the handshake timeout (10 s).
 
     .venv/bin/python benchmarks/bench_server.py                 # both parts, TLS on and off
     .venv/bin/python benchmarks/bench_server.py --part load --tls on
+    .venv/bin/python benchmarks/bench_server.py --part load --client ab  # needs apache2-utils
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
+import shutil
 import socket
 import ssl
 import statistics
@@ -165,6 +172,32 @@ def _client_proc(port: int, cert: str | None, threads: int, per: int, start_at: 
     out.put((lat, errors))
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process *pid* so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_ab(port: int, tls: bool, clients: int, scrapes: int, keepalive: bool = False) -> dict:
+    """The same load from ApacheBench: -c clients, -n scrapes (gzip asked, as Prometheus)."""
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/metrics"
+    t = time.time()
+    out = subprocess.run(["ab", "-q", *(["-k"] if keepalive else []), "-n", str(scrapes),
+                          "-c", str(clients), "-s", "30", "-H", "Accept-Encoding: gzip", url],
+                         capture_output=True, text=True, timeout=300).stdout
+
+    def field(pattern: str) -> float | None:
+        m = re.search(pattern, out, re.MULTILINE)
+        return float(m.group(1)) if m else None
+
+    done, failed = field(r"^Complete requests:\s+(\d+)"), field(r"^Failed requests:\s+(\d+)")
+    return {"client": "ab", "clients": clients, "scrapes": int(done or 0),
+            "errors": int(failed if failed is not None else scrapes),
+            "error_samples": [] if done else [out[-300:]],
+            "p50_ms": field(r"^\s+50%\s+(\d+)"), "p99_ms": field(r"^\s+99%\s+(\d+)"),
+            "max_ms": field(r"^\s+100%\s+(\d+)"), "wall_s": round(time.time() - t, 2)}
+
+
 def bench_load(port: int, cert: Path | None, clients: int, scrapes: int, procs: int,
                keepalive: bool = False) -> dict:
     per_client = max(1, scrapes // clients)
@@ -251,7 +284,11 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--slow", type=int, default=300)
     ap.add_argument("--slow-seconds", type=float, default=15.0)
+    ap.add_argument("--client", choices=["python", "ab"], default="python",
+                    help="load generator: Python threads in --procs processes, or ApacheBench")
     args = ap.parse_args()
+    if args.client == "ab" and not shutil.which("ab"):
+        raise SystemExit("bench_server: --client ab needs ApacheBench (apt install apache2-utils)")
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
         work = Path(tmp)
@@ -260,10 +297,16 @@ def main() -> int:
             name = "tls" if tls else "plain"
             try:
                 if args.part in ("load", "all"):
-                    results[f"load_{name}"] = bench_load(port, cert, args.clients,
-                                                         args.scrapes, args.procs)
-                    results[f"load_{name}_keepalive"] = bench_load(
-                        port, cert, args.clients, args.scrapes, args.procs, keepalive=True)
+                    for keepalive in (False, True):
+                        before = cpu_seconds(proc.pid)
+                        got = bench_ab(port, tls, args.clients, args.scrapes, keepalive) \
+                            if args.client == "ab" else \
+                            bench_load(port, cert, args.clients, args.scrapes, args.procs,
+                                       keepalive)
+                        got["server_cpu_ms_per_scrape"] = round(
+                            (cpu_seconds(proc.pid) - before) * 1000 / max(1, got["scrapes"]), 3)
+                        got["load_avg_1m"] = round(os.getloadavg()[0], 2)
+                        results[f"load_{name}{'_keepalive' if keepalive else ''}"] = got
                 if args.part in ("slow", "all") and tls:
                     results["slow_tls"] = bench_slow(port, cert, args.slow, args.slow_seconds)
             finally:
