@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 DEMO_DIR ?= .cache/demo-datastore
 
-.PHONY: bootstrap bootstrap-demo demo demo-local test test-vm lint bench monitoring deb
+.PHONY: bootstrap bootstrap-demo demo demo-local test test-vm test-vm-upgrade lint bench monitoring deb
 
 bootstrap:
 	@bash scripts/bootstrap.sh test
@@ -46,4 +46,8 @@ test: bootstrap lint deb
 
 ## The real-kernel tier (QEMU VM with real ZFS); slow, run by .ci/run when it fits.
 test-vm: bootstrap deb
-	$(VENV)/pytest -m vm -o addopts="-ra --strict-markers" tests/vm
+	$(VENV)/pytest -m "vm and not vm_upgrade" -o addopts="-ra --strict-markers" tests/vm
+
+## The real Debian 12 -> 13 upgrade of a VM guest (deploys/upgrade.py); over an hour under TCG.
+test-vm-upgrade: bootstrap deb
+	$(VENV)/pytest -m vm_upgrade -o addopts="-ra --strict-markers" tests/vm

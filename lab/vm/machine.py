@@ -85,6 +85,12 @@ class Machine:
     guest_ports: Sequence[int] = (22, 8007)
     accel: str = "auto"
     tie_to_parent: bool = True
+    #: Boot these instead of the image's kernel and initrd (see :mod:`lab.vm.bootloader`).
+    kernel: Path | None = None
+    initrd: Path | None = None
+    #: QEMU's ``-no-reboot``: a reboot from inside ends QEMU, so :mod:`lab.vm.bootloader` can
+    #: start it again on the newest kernel installed in the guest.
+    reboot_exits: bool = False
     ports: dict[int, int] = field(default_factory=dict)
     used_accel: str = ""
     process: subprocess.Popen[bytes] | None = None
@@ -124,7 +130,8 @@ class Machine:
         d = self.directory
         argv = ["qemu-system-x86_64", "-name", f"pbs-fleet-vm,process=pbs-fleet-vm-{d.name}",
                 *accel, "-m", str(MEMORY_MIB), "-smp", str(CPUS), "-display", "none",
-                "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
+                "-kernel", str(self.kernel or self.image.kernel),
+                "-initrd", str(self.initrd or self.image.initrd),
                 "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=1",
                 "-drive", f"if=none,id=root,file={d / 'root.qcow2'},format=qcow2,cache=unsafe",
                 "-device", "virtio-blk-pci,drive=root,serial=pfroot"]
@@ -137,11 +144,17 @@ class Machine:
                  "-serial", f"file:{self.console_log}",
                  "-monitor", f"unix:{d / 'monitor.sock'},server,nowait",
                  "-pidfile", str(d / "qemu.pid")]
+        if self.reboot_exits:
+            argv.append("-no-reboot")
         return argv
 
-    def _launch(self, accel: list[str]) -> None:
-        self.console_log.unlink(missing_ok=True)
-        self.ports = {guest: free_port() for guest in self.guest_ports}
+    def _launch(self, accel: list[str], keep_ports: bool = False) -> None:
+        if self.console_log.exists():
+            with open(self.directory / "console-earlier.log", "ab") as earlier:
+                earlier.write(self.console_log.read_bytes())
+            self.console_log.unlink()
+        if not keep_ports:
+            self.ports = {guest: free_port() for guest in self.guest_ports}
         with open(self.directory / "qemu.log", "ab") as log:
             self.process = subprocess.Popen(
                 self._argv(accel), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -186,6 +199,18 @@ class Machine:
         with self.wait_ssh(started + SSH_TIMEOUT) as shell:
             shell.run("systemctl is-system-running --wait", timeout=SSH_TIMEOUT)
         return time.monotonic() - started
+
+    def exited(self) -> bool:
+        """QEMU, started here, has ended (the guest powered off, or rebooted with
+        *reboot_exits*)."""
+        return self.process is not None and self.process.poll() is not None
+
+    def relaunch(self) -> None:
+        """Start QEMU again after it ended, with the same accelerator, disks and host ports
+        (an SSH client waiting on the forwarded port reconnects as to a rebooted host)."""
+        if not self.exited():
+            raise VmError("relaunch: QEMU is still running")
+        self._launch(KVM if self.used_accel == "kvm" else TCG, keep_ports=True)
 
     def wait_ssh(self, deadline: float) -> Shell:
         try:
