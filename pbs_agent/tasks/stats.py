@@ -1,22 +1,20 @@
 """What the tasks collector remembers: counters and last-run values, as plain JSON data.
 
 :class:`TaskStats` folds finished tasks (archive line + parsed task log) into counters
-(``pbs_backup_*_total``, ``pbs_tasks_total`` …) and last-run gauges, and renders them as
-metric families. Its ``data`` dict is what the collector persists in the state directory,
-so counters survive restarts.
+(``pbs_backup_*_total``, ``pbs_tasks_total`` …) and last-run values. Its ``data`` dict is
+what the collector persists in the state directory, so counters survive restarts, and what
+``pbs_agent.collectors.tasks`` renders as metric families (keys of several labels are joined
+with :data:`SEP`). Plain data: no prometheus_client here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
-
 from .tasklog import ArchiveLine, TaskLog
 
+#: Joins the label values of a key in ``data`` (datastore, namespace, type, id …).
 SEP = "\x1f"
-BACKUP_LABELS = ["datastore", "namespace", "backup_type", "backup_id"]
 VERIFY_TYPES = frozenset({"verify", "verificationjob", "verify_group", "verify_snapshot"})
 SYNC_TYPES = frozenset({"syncjob", "sync"})
 #: GcSummary fields kept per datastore from the newest GC that printed them.
@@ -125,131 +123,3 @@ class TaskStats:
             rec.update(end=line.endtime, success=int(line.status != "error"))
             if log.sync_rate is not None:
                 rec["throughput"] = log.sync_rate
-
-    def families(self) -> list[Metric]:
-        """All metric families, in a stable order."""
-        return [*self._task_families(), *self._backup_families(), *self._gc_families(),
-                *self._verify_families(), *self._sync_families()]
-
-    def _task_families(self) -> list[Metric]:
-        fam = CounterMetricFamily("pbs_tasks", "Finished PBS tasks by worker type and status.",
-                                  labels=["worker_type", "status"])
-        for key, n in sorted(self.data["tasks"].items()):
-            fam.add_metric(key.split(SEP), n)
-        return [fam]
-
-    def _backup_families(self) -> list[Metric]:
-        c = [CounterMetricFamily(f"pbs_backup_{name}", help_, labels=BACKUP_LABELS)
-             for name, help_ in (
-                 ("logical_bytes", "Logical bytes of finished backups (sum of archive sizes)."),
-                 ("uploaded_bytes", "Bytes the clients uploaded (uncompressed)."),
-                 ("chunks", "Chunks referenced by the archives of finished backups."))]
-        dups = CounterMetricFamily(
-            "pbs_backup_duplicate_chunks",
-            "Chunks not stored again: known to the client from the previous snapshot (client) "
-            "or uploaded but already in the chunk store (server).",
-            labels=[*BACKUP_LABELS, "side"])
-        for key, vals in sorted(self.data["backup"].items()):
-            labels = key.split(SEP)
-            for fam, val in zip(c, vals[:3], strict=True):
-                fam.add_metric(labels, val)
-            dups.add_metric([*labels, "client"], vals[3])
-            dups.add_metric([*labels, "server"], vals[4])
-        g = {name: GaugeMetricFamily(f"pbs_backup_last_{name}", help_, labels=BACKUP_LABELS)
-             for name, help_ in (
-                 ("duration_seconds", "Duration of the group's last finished backup task."),
-                 ("throughput_bytes_per_second",
-                  "Logical bytes per second of the last backup (under 1 s counts as 1 s)."),
-                 ("end_timestamp_seconds", "End time of the group's last finished backup task."),
-                 ("success", "1 if the group's last backup task succeeded (OK or warnings)."))}
-        for key, rec in sorted(self.data["backup_last"].items()):
-            labels = key.split(SEP)
-            g["duration_seconds"].add_metric(labels, rec["duration"])
-            g["throughput_bytes_per_second"].add_metric(labels,
-                                                        rec["logical"] / max(rec["duration"], 1))
-            g["end_timestamp_seconds"].add_metric(labels, rec["end"])
-            g["success"].add_metric(labels, rec["success"])
-        return [*c, dups, *g.values()]
-
-    def _gc_families(self) -> list[Metric]:
-        spec = (
-            ("removed_bytes", "removed_bytes", "Bytes removed by the last GC that swept."),
-            ("removed_chunks", "removed_chunks", "Chunks removed by the last GC that swept."),
-            ("pending_bytes", "pending_bytes", "Bytes the last GC kept only for safety."),
-            ("pending_chunks", "pending_chunks", "Chunks the last GC kept only for safety."),
-            ("removed_bad_chunks", "removed_bad", "Bad (.bad) chunks the last GC removed."),
-            ("still_bad_chunks", "still_bad", "Bad (.bad) chunks the last GC left over."),
-            ("original_data_bytes", "original_bytes",
-             "Logical bytes referenced by all index files (\"Original data usage\")."),
-            ("disk_bytes", "disk_bytes", "Bytes of the chunks in use on disk (\"On-Disk usage\")."),
-            ("disk_chunks", "disk_chunks", "Chunks in use on disk (\"On-Disk chunks\")."),
-            ("average_chunk_bytes", "average_chunk_bytes", "Average on-disk size of a chunk."),
-            ("dedup_factor", "dedup_factor", "Deduplication factor logged by the last GC."),
-            ("chunk_cache_hits", "cache_hits",
-             "Chunk digest cache hits of the last GC's mark phase (PBS 4)."),
-            ("chunk_cache_misses", "cache_misses",
-             "Chunk digest cache misses of the last GC's mark phase (PBS 4)."),
-            ("duration_seconds", "duration", "Duration of the last GC task."),
-            ("end_timestamp_seconds", "end", "End time of the last GC task."),
-            ("success", "success", "1 if the last GC task succeeded."))
-        out: list[Metric] = []
-        for name, field, help_ in spec:
-            fam = GaugeMetricFamily(f"pbs_gc_last_{name}", help_, labels=["datastore"])
-            for store, rec in sorted(self.data["gc"].items()):
-                if rec.get(field) is not None and rec.get("end", -1) >= 0:
-                    fam.add_metric([store], rec[field])
-            out.append(fam)
-        return out
-
-    def _verify_families(self) -> list[Metric]:
-        lab = ["datastore"]
-        fams: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
-            "read": CounterMetricFamily("pbs_verify_read_bytes", "Bytes read by verify tasks.",
-                                        labels=lab),
-            "decoded": CounterMetricFamily("pbs_verify_decoded_bytes",
-                                           "Bytes decoded (logical) by verify tasks.", labels=lab),
-            "seconds": CounterMetricFamily("pbs_verify_duration_seconds",
-                                           "Seconds spent verifying, from the summary lines.",
-                                           labels=lab),
-            "errors": CounterMetricFamily("pbs_verify_errors",
-                                          "Chunk errors found by verify tasks.", labels=lab),
-            "throughput": GaugeMetricFamily("pbs_verify_last_throughput_bytes_per_second",
-                                            "Decoded bytes per second of the last verify task.",
-                                            labels=lab),
-            "end": GaugeMetricFamily("pbs_verify_last_end_timestamp_seconds",
-                                     "End time of the last verify task.", labels=lab),
-            "success": GaugeMetricFamily("pbs_verify_last_success",
-                                         "1 if the last verify task succeeded.", labels=lab),
-        }
-        snapshots = CounterMetricFamily(
-            "pbs_verify_snapshots", "Snapshots verified by verify tasks, by outcome: ok, failed "
-            "(an archive or the manifest did not verify), skipped (recently verified, gone or "
-            "locked).", labels=[*lab, "result"])
-        for store, rec in sorted(self.data["verify"].items()):
-            for field, fam in fams.items():
-                if field in rec:
-                    fam.add_metric([store], rec[field])
-            for result in ("ok", "failed", "skipped"):
-                snapshots.add_metric([store, result], rec.get(f"snapshots_{result}", 0))
-        return [*fams.values(), snapshots]
-
-    def _sync_families(self) -> list[Metric]:
-        lab = ["datastore", "job_id"]
-        fams: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
-            "bytes": CounterMetricFamily("pbs_sync_pulled_bytes", "Bytes pulled by sync jobs.",
-                                         labels=lab),
-            "chunks": CounterMetricFamily("pbs_sync_pulled_chunks", "Chunks pulled by sync jobs.",
-                                          labels=lab),
-            "throughput": GaugeMetricFamily("pbs_sync_last_throughput_bytes_per_second",
-                                            "Average rate of the last sync that pulled data.",
-                                            labels=lab),
-            "end": GaugeMetricFamily("pbs_sync_last_end_timestamp_seconds",
-                                     "End time of the last sync task.", labels=lab),
-            "success": GaugeMetricFamily("pbs_sync_last_success",
-                                         "1 if the last sync task succeeded.", labels=lab),
-        }
-        for key, rec in sorted(self.data["sync"].items()):
-            for field, fam in fams.items():
-                if field in rec:
-                    fam.add_metric(key.split(SEP), rec[field])
-        return list(fams.values())

@@ -208,11 +208,12 @@ def test_task_tree_of_real_logs_yields_the_values_without_parse_errors(tmp_path:
 
 def test_state_of_an_older_agent_keeps_its_gc_values() -> None:
     """tasks-state.json written before the GC fields had their names: removed/pending/dedup."""
+    from pbs_agent.collectors.tasks import stats_families
     from pbs_agent.tasks.stats import TaskStats
 
     stats = TaskStats({"gc": {"store1": {"end": 5, "summary_end": 5, "removed": 7,
                                          "pending": 3, "dedup": 2.5, "success": 1}}})
-    got = {f.name: [s.value for s in f.samples] for f in stats.families()
+    got = {f.name: [s.value for s in f.samples] for f in stats_families(stats)
            if f.name.startswith("pbs_gc_last_")}
     assert got["pbs_gc_last_removed_bytes"] == [7] and got["pbs_gc_last_dedup_factor"] == [2.5]
     assert got["pbs_gc_last_pending_bytes"] == [3]
