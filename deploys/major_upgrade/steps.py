@@ -38,6 +38,12 @@ FULL_UPGRADE = ("DEBIAN_FRONTEND=noninteractive apt-get -y -q "
                 "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "
                 "full-upgrade")
 
+#: zfs-dkms needs the new kernel's headers to build its module for it; a host that has only the
+#: running kernel's (installed by hand, or by an image) gets the meta-package that follows the
+#: kernel.
+DKMS_HEADERS = ("if dpkg-query -W -f='${Status}' zfs-dkms 2>/dev/null | grep -q ' installed$'; "
+                "then DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-headers-amd64; fi")
+
 
 def preflight() -> dict[str, Any]:
     """The survey; DeployError listing every failed precondition (nothing changed yet)."""
@@ -73,6 +79,7 @@ def upgrade() -> None:
                             files=sorted(survey.get("source_bookworm", [])))
     server.shell(name="Apt update (trixie)", commands=["apt-get update -q"])
     server.shell(name="Full upgrade to Debian 13 / PBS 4", commands=[FULL_UPGRADE])
+    server.shell(name="Headers of the new kernel for DKMS (zfs-dkms)", commands=[DKMS_HEADERS])
     operations.zfs_module_for_next_kernel(name="ZFS module for the kernel the reboot starts")
     server.reboot(name="Reboot into the trixie kernel", reboot_timeout=900)
     server.shell(name="Wait for the boot to finish", commands=[operations.WAIT_BOOT])

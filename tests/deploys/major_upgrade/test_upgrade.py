@@ -44,6 +44,7 @@ def test_good_host_plans_the_whole_upgrade_in_order() -> None:
     names = [n.split(" | ", 1)[-1] for n in result.op_names()]
     order = ["Proxmox trixie keyring (pinned)", "Apt sources bookworm -> trixie (all or none)",
              "Apt update (trixie)", "Full upgrade to Debian 13 / PBS 4",
+             "Headers of the new kernel for DKMS (zfs-dkms)",
              "ZFS module for the kernel the reboot starts", "Reboot into the trixie kernel",
              "Wait for the boot to finish"]
     assert [n for n in names if n in order] == order
@@ -233,3 +234,27 @@ def test_reboot_allowed_with_zfs_for_the_new_kernel_or_without_pools(tmp_path: P
     (tmp_path / "bin").rename(tmp_path / "bin1")
     no_pools = _zfs_check(tmp_path, "", [])
     assert (no_pools.returncode, no_pools.stderr) == (0, "")
+
+
+
+@pytest.mark.parametrize(("status", "installs"), [
+    ("install ok installed", "install -y -q linux-headers-amd64\n"),
+    ("deinstall ok config-files", ""), ("", ""),
+])
+def test_headers_meta_package_only_where_zfs_dkms_is_installed(tmp_path: Path, status: str,
+                                                               installs: str) -> None:
+    """zfs-dkms with only the running kernel's headers (installed by hand, or by an image) gets
+    no zfs.ko for trixie's kernel: the upgrade adds linux-headers-amd64, which follows it.
+    Real shell; ``dpkg-query`` and ``apt-get`` are scripts on PATH (apt-get logs its args)."""
+    from deploys.major_upgrade.steps import DKMS_HEADERS
+    log = tmp_path / "apt.log"
+    (tmp_path / "dpkg-query").write_text(
+        f'#!/bin/sh\n[ "$3" = zfs-dkms ] && printf %s "{status}"\n'
+        '[ -n "' + status + '" ] || exit 1\n')
+    (tmp_path / "apt-get").write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    for tool in ("dpkg-query", "apt-get"):
+        (tmp_path / tool).chmod(0o755)
+    proc = subprocess.run(DKMS_HEADERS, shell=True, capture_output=True, text=True,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert (log.read_text() if log.exists() else "") == installs
