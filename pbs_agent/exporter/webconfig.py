@@ -89,14 +89,12 @@ class WebConfig:
         known = self.authorized_at_once(header)
         if known is not None:
             return known
-        assert header is not None
-        user, _, password = base64.b64decode(header[6:], validate=True).partition(b":")
-        key = hashlib.sha256(user + b"\0" + password).digest()
+        user, password = _basic_credentials(header) or (b"", b"")  # at_once: well-formed
         hashed = self.users.get(user.decode("utf-8", "replace"))
         ok = bcrypt.checkpw(password, hashed or _dummy_hash()) and hashed is not None
         if ok:
             with self._lock:
-                self._ok.add(key)
+                self._ok.add(_cache_key(user, password))
         return ok
 
     def authorized_at_once(self, header: str | None) -> bool | None:
@@ -104,17 +102,26 @@ class WebConfig:
         credentials that passed before); None when a bcrypt check is due."""
         if not self.users:
             return True
-        if not header or not header.startswith("Basic "):
+        credentials = _basic_credentials(header)
+        if credentials is None:
             return False
-        try:
-            user, sep, password = base64.b64decode(header[6:], validate=True).partition(b":")
-        except (binascii.Error, ValueError):
-            return False
-        if not sep:
-            return False
-        key = hashlib.sha256(user + b"\0" + password).digest()
-        with self._lock:
-            return True if key in self._ok else None  # bcrypt is slow on purpose: remember
+        with self._lock:  # bcrypt is slow on purpose: remember good credentials
+            return True if _cache_key(*credentials) in self._ok else None
+
+
+def _basic_credentials(header: str | None) -> tuple[bytes, bytes] | None:
+    """(user, password) of a well-formed ``Basic`` header, else None."""
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        user, sep, password = base64.b64decode(header[6:], validate=True).partition(b":")
+    except (binascii.Error, ValueError):
+        return None
+    return (user, password) if sep else None
+
+
+def _cache_key(user: bytes, password: bytes) -> bytes:
+    return hashlib.sha256(user + b"\0" + password).digest()
 
 
 def _resolve(base: Path, value: Any, what: str) -> Path:
