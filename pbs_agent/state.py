@@ -26,6 +26,9 @@ VERSION = 1
 DEFAULT_STATE_DIR = "/var/lib/pbs-agent"
 TMP_MARK = ".tmp-"
 STALE_TMP_SECONDS = 600
+#: What changed less than this before a scan started (index, manifest, chunk dir) is read but
+#: not kept in the state: it may change again within the same timestamp, unseen.
+RECENT_NS = 2_000_000_000
 _warned: set[str] = set()
 
 

@@ -37,13 +37,12 @@ from ..formats import (
     open_noatime,
 )
 from ..progress import Progress
-from ..state import Record, StateStore
+from ..state import RECENT_NS, Record, StateStore
 from .fanout import run_split, usable_cpus
 
 NDIRS = 1 << 16
 RECORD = "chunks"  # sorted arrays of the whole store
 DIRS_RECORD = "chunk-dirs"  # per-directory stamps: all a rescan needs when nothing changed
-RECENT_NS = 2_000_000_000  # a dir changed < 2 s before the scan may change again unseen
 MAX_CHUNK_FILE = (1 << 32) - 1
 BATCH = 512
 SPLIT_BATCH = 128  # directories per part handed out to the two listing processes

@@ -16,10 +16,9 @@ import numpy as np
 from ..datastore import Group, IndexRef, Snapshot
 from ..errors import FormatError, ScanIssue, SourceError
 from ..formats import read_index_prefixes
-from ..state import StateStore
+from ..state import RECENT_NS, StateStore
 
 _EMPTY = np.zeros(0, np.uint64)
-RECENT_NS = 2_000_000_000
 #: Index entries per snapshot kept in index order for :class:`ChangedSlots` (32 MiB); a
 #: larger snapshot is read as sorted unique sets, so memory follows distinct chunks.
 RAW_SNAPSHOT_ENTRIES = 1 << 22

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from ..datastore import Snapshot, Walk
 from ..errors import FormatError, ScanIssue, SourceError, printable
 from ..formats import read_manifest
-from ..state import StateStore
+from ..state import RECENT_NS, StateStore
 
 RECORD = "manifests"
-RECENT_NS = 2_000_000_000  # written in the last 2 s: may change again within the same mtime
 
 
 @dataclass(frozen=True, slots=True)
