@@ -20,6 +20,7 @@ import pytest
 from pbs_agent.assurance.reclaim import DEFAULT_CUTOFF_S, GcRule
 from pbs_agent.demo import build_demo
 from pbs_agent.engine import DatastoreReport, scan_datastore
+from pbs_agent.state import RECENT_NS
 
 HOUR = 3600
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,11 @@ def damaged(full_size_datastore: Path) -> dict[str, Any]:
     """A hard-linked copy of the suite's full-size datastore with the faults of
     :func:`tests.assurance.reference.plant`."""
     root = linked_copy(full_size_datastore)
-    return {"root": str(root), **child("plant", root=str(root))}
+    planted = {"root": str(root), **child("plant", root=str(root))}
+    # Let the planted faults age past the state's "changed just now, do not keep" window, or a
+    # fast machine scans them inside it and the warm scan rightly keeps nothing to reuse.
+    time.sleep(RECENT_NS / 1e9 + 0.1)
+    return planted
 
 
 def _name(t: int | None) -> str | None:
